@@ -1,0 +1,3 @@
+"""ftops: GitOps for OpenAI fine-tuning."""
+
+__version__ = "0.1.0"

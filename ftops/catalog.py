@@ -1,0 +1,92 @@
+"""Dated facts about base models and providers, read from ``data/catalog.yaml``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    aliases: tuple[str, ...]
+    encoding: str
+    example_token_limit: int
+    training_usd_per_1m: float | None
+    methods: tuple[str, ...]
+    shutdown_date: dt.date | None
+    source: str
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    type: str
+    last_new_jobs_date: dt.date | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    recorded: dt.date
+    models: tuple[ModelInfo, ...]
+    providers: tuple[ProviderInfo, ...]
+
+    def model(self, model_id: str) -> ModelInfo | None:
+        """The entry for a snapshot id, an alias, or the root base of a ``ft:`` model id."""
+        wanted = root_base(model_id)
+        for info in self.models:
+            if wanted == info.id or wanted in info.aliases:
+                return info
+        return None
+
+    def provider(self, provider_type: str) -> ProviderInfo | None:
+        return next((p for p in self.providers if p.type == provider_type), None)
+
+
+def root_base(model_id: str) -> str:
+    """``ft:<base>:<org>:<suffix>:<id>`` -> ``<base>``; any other id is returned unchanged."""
+    if model_id.startswith("ft:"):
+        return model_id.split(":")[1]
+    return model_id
+
+
+def _date(value: object) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+@cache
+def load() -> Catalog:
+    text = resources.files("ftops").joinpath("data/catalog.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    models = tuple(
+        ModelInfo(
+            id=model_id,
+            aliases=tuple(entry.get("aliases", ())),
+            encoding=entry["encoding"],
+            example_token_limit=int(entry["example_token_limit"]),
+            training_usd_per_1m=entry["training_usd_per_1m"],
+            methods=tuple(entry["methods"]),
+            shutdown_date=_date(entry.get("shutdown_date")),
+            source=entry["source"],
+        )
+        for model_id, entry in raw["models"].items()
+    )
+    providers = tuple(
+        ProviderInfo(
+            type=name,
+            last_new_jobs_date=_date(entry.get("last_new_jobs_date")),
+            source=entry["source"],
+        )
+        for name, entry in raw["providers"].items()
+    )
+    recorded = _date(raw["recorded"])
+    assert recorded is not None
+    return Catalog(recorded=recorded, models=models, providers=providers)
