@@ -1,0 +1,260 @@
+"""Throughput and memory of ``ftops.datasets.analyze`` against a cookbook-style baseline.
+
+Usage: ``python benchmarks/validate_bench.py [--mb 500] [--workdir DIR] [--keep]``
+
+Generates a synthetic chat dataset of about ``--mb`` megabytes (seeded; one of 16 system prompts
+per example, as real datasets repeat theirs; 5% tool calls, 10% multi-turn with weight 0), then
+runs each implementation in its own fresh process on the same file (read from the page cache):
+
+* baseline: the way the cookbook's Chat_finetuning_data_prep notebook works, streamed line by
+  line so it does not also hold the whole file: ``json.loads`` per line, its format checks,
+  ``encoding.encode`` of every string of every message, then a separate SHA-256 pass;
+* ftops: ``analyze`` with its defaults (process pool for large files, hashing in parallel).
+
+Both load the same offline encoding; both times include that. Peak memory is the sum of the
+resident sizes of the process and all its children, sampled every 10 ms from /proc (Linux), and
+getrusage's self and largest-child peaks. Token totals must match: the baseline counts with the
+same rule, so the check proves the parallel path exact at scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+WORDS = (
+    "the of and to in is you that it he was for on are as with his they at be this from I have "
+    "or by one had not but what all were when we there can an your which their said if do will "
+    "each about how up out them then she many some so these would other into has more her two "
+    "like him see time could make than first been its who now people my made over did down only "
+    "way find use may water long little very after words called just where most know customer "
+    "order refund shipping account password invoice tracking delivery warranty product service "
+    "support request ticket issue error update cancel subscription billing payment"
+)
+VOCABULARY = WORDS.split()
+EXTRAS = ["café", "naïve", "日本語", "Grüße", "100%", "$42.50", "2024-07-18", "don't", "it's",
+          "(see below)", "`code`", "->", "#123", "https://example.com/a?b=c"]
+TOOLS = [{"type": "function", "function": {
+    "name": "lookup_order", "description": "Look up an order by id",
+    "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}},
+                   "required": ["order_id"]}}}]
+
+
+def _corpus(rng: random.Random, words: int = 600_000) -> str:
+    out = []
+    for _ in range(words):
+        out.append(rng.choice(EXTRAS) if rng.random() < 0.04 else rng.choice(VOCABULARY))
+        mark = rng.random()
+        out.append(". " if mark < 0.06 else ", " if mark < 0.09 else "\n" if mark < 0.095 else " ")
+    return "".join(out)
+
+
+def generate(path: Path, megabytes: float, seed: int = 7) -> None:
+    """Distinct examples (random windows of a corpus) until the file reaches ``megabytes``."""
+    rng = random.Random(seed)
+    text = _corpus(rng)
+    systems = [f"You are the support assistant of shop {i}. {text[i * 997:i * 997 + 600]}"
+               for i in range(16)]
+
+    def snippet(low: int, high: int) -> str:
+        n = rng.randint(low, high)
+        start = rng.randrange(len(text) - n)
+        return text[start:start + n]
+
+    target, size = int(megabytes * 1e6), 0
+    with path.open("w", encoding="utf-8") as out:
+        while size < target:
+            example: dict[str, Any] = {}
+            messages: list[dict[str, Any]] = [
+                {"role": "system", "content": rng.choice(systems)},
+                {"role": "user", "content": snippet(100, 1500)},
+            ]
+            kind = rng.random()
+            if kind < 0.05:
+                example["tools"] = TOOLS
+                call = f"call_{rng.randrange(10**9)}"
+                arguments = json.dumps({"order_id": str(rng.randrange(10**6))})
+                messages.append({"role": "assistant", "content": None, "tool_calls": [
+                    {"id": call, "type": "function",
+                     "function": {"name": "lookup_order", "arguments": arguments}}]})
+                messages.append({"role": "tool", "tool_call_id": call, "content": snippet(50, 300)})
+            elif kind < 0.15:
+                messages.append({"role": "assistant", "content": snippet(100, 800), "weight": 0})
+                messages.append({"role": "user", "content": snippet(50, 600)})
+            messages.append({"role": "assistant", "content": snippet(100, 2500)})
+            example["messages"] = messages
+            line = json.dumps(example, ensure_ascii=rng.random() < 0.5) + "\n"
+            out.write(line)
+            size += len(line.encode())
+
+
+def baseline(path: Path) -> dict[str, Any]:
+    """The cookbook notebook's steps, one line at a time, then a separate hash pass."""
+    from ftops.tokens import get_encoding
+
+    encoding = get_encoding("o200k_base")
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def num_tokens_from_messages(messages: list[dict[str, Any]], tools: Any) -> int:
+        num_tokens = 0
+        for message in messages:
+            num_tokens += 3
+            for key, value in message.items():
+                if isinstance(value, str):
+                    num_tokens += len(encoding.encode(value))
+                    if key == "name":
+                        num_tokens += 1
+                elif key in ("tool_calls", "function_call") and value:
+                    num_tokens += len(encoding.encode(compact(value)))
+        if tools:
+            num_tokens += len(encoding.encode(compact(tools)))
+        return num_tokens + 3
+
+    format_errors: dict[str, int] = defaultdict(int)
+    convo_lens = []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            ex = json.loads(line)
+            if not isinstance(ex, dict):
+                format_errors["data_type"] += 1
+                continue
+            messages = ex.get("messages", None)
+            if not messages:
+                format_errors["missing_messages_list"] += 1
+                continue
+            for message in messages:
+                if "role" not in message or "content" not in message:
+                    format_errors["message_missing_key"] += 1
+                if any(k not in ("role", "content", "name", "function_call", "weight",
+                                 "tool_calls", "tool_call_id") for k in message):
+                    format_errors["message_unrecognized_key"] += 1
+                if message.get("role", None) not in ("system", "user", "assistant", "tool"):
+                    format_errors["unrecognized_role"] += 1
+                content = message.get("content", None)
+                calls = message.get("function_call", None) or message.get("tool_calls", None)
+                if (not content and not calls) or not isinstance(content, (str, type(None))):
+                    format_errors["missing_content"] += 1
+            if not any(message.get("role", None) == "assistant" for message in messages):
+                format_errors["example_missing_assistant_message"] += 1
+            convo_lens.append(num_tokens_from_messages(messages, ex.get("tools")))
+    sha = hashlib.sha256()
+    with path.open("rb") as data:
+        while block := data.read(1 << 20):
+            sha.update(block)
+    return {"examples": len(convo_lens), "tokens": sum(convo_lens), "sha256": sha.hexdigest(),
+            "errors": sum(format_errors.values())}
+
+
+def ftops_analyze(path: Path) -> dict[str, Any]:
+    from ftops.datasets import analyze
+
+    report = analyze(path, token_limit=65536)
+    return {"examples": report.examples, "tokens": report.tokens.total,
+            "sha256": report.sha256, "errors": report.error_count}
+
+
+def _run(which: str, path: Path) -> None:
+    """Child mode: run one implementation and print its figures as JSON."""
+    start = time.perf_counter()
+    result = (baseline if which == "baseline" else ftops_analyze)(path)
+    result["seconds"] = time.perf_counter() - start
+    result["self_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["child_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident megabytes of ``root`` and all its descendants, from /proc (Linux)."""
+    total_kb, frontier = 0, [root]
+    while frontier:
+        pid = frontier.pop()
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+            for task in os.listdir(f"/proc/{pid}/task"):
+                frontier += map(int, Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+        except OSError:  # the process ended while being read
+            continue
+    return total_kb / 1024
+
+
+def measure(which: str, path: Path) -> dict[str, Any]:
+    child = subprocess.Popen([sys.executable, __file__, "--run", which, str(path)],
+                             stdout=subprocess.PIPE, text=True)
+    peak = 0.0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_mb(child.pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    out, _ = child.communicate()
+    done.set()
+    sampler.join()
+    if child.returncode:
+        raise SystemExit(f"{which} failed with exit code {child.returncode}")
+    result = json.loads(out)
+    result["tree_peak_mb"] = peak
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=20.0, help="dataset size (default 20)")
+    parser.add_argument("--workdir", type=Path, default=None, help="where to write the dataset")
+    parser.add_argument("--keep", action="store_true", help="keep the generated dataset")
+    parser.add_argument("--run", nargs=2, metavar=("IMPL", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        _run(args.run[0], Path(args.run[1]))
+        return
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ftops-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"synthetic-{args.mb:g}mb.jsonl"
+    if not path.exists():
+        started = time.perf_counter()
+        generate(path, args.mb)
+        print(f"generated {path} in {time.perf_counter() - started:.1f}s")
+    size_mb = path.stat().st_size / 1e6
+    with path.open("rb") as warm:  # page cache, so neither run pays for the disk; in blocks,
+        while warm.read(1 << 24):  # as a child inherits its parent's peak RSS across exec
+            pass
+    print(f"dataset: {size_mb:.1f} MB, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    results = {which: measure(which, path) for which in ("baseline", "ftops")}
+    for which, r in results.items():
+        print(f"{which:9s} {size_mb / r['seconds']:7.1f} MB/s {r['seconds']:8.2f} s   "
+              f"peak RSS tree {r['tree_peak_mb']:6.0f} MB (self {r['self_peak_mb']:.0f} MB, "
+              f"largest child {r['child_peak_mb']:.0f} MB)   "
+              f"{r['examples']:,} examples, {r['tokens']:,} tokens")
+    base, ours = results["baseline"], results["ftops"]
+    print(f"speed-up: {base['seconds'] / ours['seconds']:.2f}x")
+    same = all(base[k] == ours[k] for k in ("examples", "tokens", "sha256", "errors"))
+    print("results agree (examples, tokens, sha256, errors):", same)
+    if not args.keep and args.workdir is None:
+        path.unlink()
+        workdir.rmdir()
+    if not same:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""Execute a Plan so that re-running it, crashing half-way, SDK retries or two applies at once never
+upload a dataset twice or train one fingerprint twice.
+
+The rule for every create: look first, create only if nothing is there, look again afterwards and,
+if a retry or a concurrent apply made duplicates, keep the oldest and remove the rest. Every apply
+also mends duplicates that an earlier crash left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import openai
+
+from ftops.errors import FtopsError
+from ftops.identity import dataset_filename, sha256_from_filename
+from ftops.plan import Action, ActionType, Kind, Plan
+from ftops.remote import Remote
+from ftops.state import Actual, Job, RemoteFile
+
+Report = Callable[[str], None]
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class Outcome:
+    """What one apply did; ``deferred`` is left for the next apply, ``failed`` is an error."""
+
+    uploaded: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    started: dict[str, str] = field(default_factory=dict)  # model -> job id
+    deduplicated: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    deferred: dict[str, str] = field(default_factory=dict)  # model -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # model -> error
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _oldest_first(items: list[RemoteFile] | list[Job]) -> list:  # type: ignore[type-arg]
+    return sorted(items, key=lambda x: (x.created_at, x.id))
+
+
+def dedupe_files(remote: Remote, files: tuple[RemoteFile, ...], sha256: str, size: int,
+                 outcome: Outcome) -> RemoteFile | None:
+    """Keep the oldest file carrying this dataset; delete the rest. Returns the kept one."""
+    name = dataset_filename(sha256)
+    same = _oldest_first([f for f in files if f.filename == name and f.bytes == size])
+    for extra in same[1:]:
+        _ignore_missing(lambda f=extra: remote.delete_file(f.id))
+        with outcome.lock:
+            outcome.deduplicated.append(f"file {extra.id} (duplicate of {same[0].id})")
+    return same[0] if same else None
+
+
+def dedupe_jobs(remote: Remote, jobs: tuple[Job, ...], fingerprint: str,
+                outcome: Outcome) -> Job | None:
+    """Keep the oldest live-or-succeeded job of a fingerprint; cancel every other live one."""
+    mine = [j for j in jobs if j.metadata.get("ftops_fingerprint") == fingerprint]
+    keepers = _oldest_first([j for j in mine if j.live or j.status == "succeeded"])
+    if not keepers:
+        return None
+    for extra in keepers[1:]:
+        if extra.live:
+            _ignore_missing(lambda j=extra: remote.cancel_job(j.id))
+            with outcome.lock:
+                outcome.deduplicated.append(f"job {extra.id} (duplicate of {keepers[0].id})")
+    return keepers[0]
+
+
+def _ignore_missing(call: Callable[[], object]) -> None:
+    """Deleting or cancelling what another apply already removed is success, not an error."""
+    with contextlib.suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
+        call()
+
+
+def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outcome) -> None:
+    """Remove duplicates an earlier crash or race left behind (no requests when there are none)."""
+    for provider, remote in remotes.items():
+        files = tuple(f for f in actual.files if f.provider == provider)
+        counts = Counter((f.filename, f.bytes) for f in files)
+        for (filename, size), count in counts.items():
+            sha = sha256_from_filename(filename)
+            if count > 1 and sha is not None:
+                dedupe_files(remote, files, sha, size, outcome)
+        jobs = tuple(j for j in actual.jobs if j.provider == provider)
+        kept = Counter(j.metadata.get("ftops_fingerprint") for j in jobs
+                       if j.live or j.status == "succeeded")
+        for fingerprint, count in kept.items():
+            if count > 1 and fingerprint is not None:
+                dedupe_jobs(remote, jobs, fingerprint, outcome)
+
+
+class Executor:
+    """Runs one plan's actions with a bounded pool, parents before children."""
+
+    def __init__(self, plan: Plan, remotes: Mapping[str, Remote], *, root: Path,
+                 parallel: int = 4, wait_for_jobs: bool = False, timeout: float | None = None,
+                 report: Report = lambda _line: None) -> None:
+        self.plan = plan
+        self.remotes = remotes
+        self.root = root
+        self.parallel = max(1, parallel)
+        self.wait_for_jobs = wait_for_jobs
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.report = report
+        self.outcome = Outcome()
+        self.file_ids: dict[tuple[str, str], str] = {}  # (provider, sha256) -> file id
+        self.model_ids: dict[str, str] = {}  # declared model -> fine-tuned model id
+
+    def remote(self, provider: str) -> Remote:
+        try:
+            return self.remotes[provider]
+        except KeyError:
+            raise FtopsError(f"no provider {provider!r} is configured") from None
+
+    # --- uploads -------------------------------------------------------------------------------
+    def upload(self, action: Action) -> None:
+        assert action.upload is not None
+        up = action.upload
+        remote = self.remote(action.provider)
+        kept = dedupe_files(remote, remote.files(), up.sha256, up.size, self.outcome)
+        if kept is None:
+            self.report(f"uploading {up.path} ({up.size} bytes) as {up.filename}")
+            remote.upload(self.root / up.path, up.sha256, parallel=self.parallel)
+            kept = dedupe_files(remote, remote.files(), up.sha256, up.size, self.outcome)
+            if kept is None:
+                raise FtopsError(f"uploaded {up.path} but the file is not listed",
+                                 hint="run `ftops apply` again")
+            with self.outcome.lock:
+                self.outcome.uploaded.append(up.path)
+        else:
+            with self.outcome.lock:
+                self.outcome.reused.append(up.path)
+        self.file_ids[(action.provider, up.sha256)] = kept.id
+
+    # --- jobs ----------------------------------------------------------------------------------
+    def _file_id(self, provider: str, ref_sha: str, ref_id: str | None) -> str:
+        file_id = self.file_ids.get((provider, ref_sha)) or ref_id
+        if file_id is None:
+            raise FtopsError(f"dataset {ref_sha[:12]} was not uploaded", hint="run apply again")
+        return file_id
+
+    def train(self, action: Action) -> str | None:
+        """Start the model's job unless one with its fingerprint exists. Returns the job id."""
+        assert action.training is not None
+        training = action.training
+        remote = self.remote(action.provider)
+        base = training.base
+        if base is None:
+            with self.outcome.lock:
+                self.outcome.deferred[action.name] = (
+                    f"waits for {training.parent} to finish training "
+                    "(run `ftops apply --wait`, or apply again once it has succeeded)")
+            return None
+        existing = dedupe_jobs(remote, remote.jobs(ftops_fingerprint=training.fingerprint),
+                               training.fingerprint, self.outcome)
+        if existing is not None:
+            self.report(f"model {action.name}: job {existing.id} exists ({existing.status})")
+            return existing.id
+        validation = training.validation
+        try:
+            job = remote.create_job(
+                model=base,
+                training_file=self._file_id(action.provider, training.training.sha256,
+                                            training.training.file_id),
+                validation_file=(self._file_id(action.provider, validation.sha256,
+                                               validation.file_id) if validation else None),
+                method=training.method,
+                hyperparameters=training.hyperparameters,
+                suffix=training.suffix,
+                seed=training.seed,
+                metadata=training.metadata,
+            )
+        except openai.RateLimitError as exc:
+            # e.g. too many active jobs: the rest waits for the next apply, reported, not fatal.
+            with self.outcome.lock:
+                self.outcome.deferred[action.name] = f"provider refused for now: {_message(exc)}"
+            return None
+        kept = dedupe_jobs(remote, remote.jobs(ftops_fingerprint=training.fingerprint),
+                           training.fingerprint, self.outcome)
+        job_id = kept.id if kept is not None else job.id
+        self.report(f"model {action.name}: started job {job_id}")
+        with self.outcome.lock:
+            self.outcome.started[action.name] = job_id
+        return job_id
+
+    def follow(self, name: str, provider: str, job_id: str) -> Job:
+        """Poll a job until it ends (or the timeout passes), reporting new events."""
+        remote = self.remote(provider)
+        seen: set[str] = set()
+        while True:
+            job = remote.job(job_id)
+            for event in remote.events(job_id):
+                if event.id not in seen:
+                    seen.add(event.id)
+                    self.report(f"model {name}: {event.message}")
+            if not job.live:
+                if job.fine_tuned_model:
+                    self.model_ids[name] = job.fine_tuned_model
+                return job
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise FtopsError(f"timed out waiting for job {job_id} of model {name}",
+                                 hint="`ftops wait` follows it further")
+            time.sleep(POLL_SECONDS)
+
+    def run_model(self, action: Action) -> None:
+        job_id = self.train(action)
+        if job_id is None or not self.wait_for_jobs:
+            return
+        job = self.follow(action.name, action.provider, job_id)
+        if job.status != "succeeded":
+            detail = f": {job.error.message}" if job.error else ""
+            with self.outcome.lock:
+                self.outcome.failed[action.name] = f"job {job.id} {job.status}{detail}"
+
+    # --- prune ---------------------------------------------------------------------------------
+    def prune(self, action: Action) -> None:
+        remote = self.remote(action.provider)
+        if action.kind is Kind.JOB:
+            _ignore_missing(lambda: remote.cancel_job(action.name))
+        elif action.kind is Kind.FILE:
+            _ignore_missing(lambda: remote.delete_file(action.name))
+        elif action.kind is Kind.FINE_TUNED_MODEL:
+            _ignore_missing(lambda: remote.delete_model(action.name))
+        with self.outcome.lock:
+            self.outcome.pruned.append(f"{action.action.value} {action.address}")
+
+    # --- the whole plan -------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        for action in self.plan.actions:
+            if action.action is ActionType.OK and action.display.model_id:
+                self.model_ids[action.name] = action.display.model_id
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            uploads = [a for a in self.plan.actions if a.action is ActionType.UPLOAD]
+            for future in [pool.submit(self.upload, a) for a in uploads]:
+                future.result()
+            self._run_models(pool)
+            prunes = [a for a in self.plan.actions
+                      if a.action in (ActionType.CANCEL, ActionType.DELETE)]
+            for future in [pool.submit(self.prune, a) for a in prunes]:
+                future.result()
+        return self.outcome
+
+    def _run_models(self, pool: ThreadPoolExecutor) -> None:
+        """Independent models in parallel; a child starts once its parent's run has finished."""
+        todo = {a.name: a for a in self.plan.actions
+                if a.kind is Kind.MODEL and a.training is not None
+                and a.action in (ActionType.TRAIN, ActionType.REPLACE, ActionType.RETRY,
+                                 ActionType.BLOCKED)}
+        running: dict[Future[None], str] = {}
+        while todo or running:
+            for name, action in list(todo.items()):
+                waiting = set(todo) | set(running.values())
+                if not waiting.intersection(action.depends_on):
+                    del todo[name]
+                    running[pool.submit(self.run_model, self._resolved(action))] = name
+            if not running:
+                break
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                running.pop(future)
+                future.result()
+
+    def _resolved(self, action: Action) -> Action:
+        """A blocked child gets its parent's model id once the parent has one."""
+        training = action.training
+        if training is None or training.base is not None or training.parent is None:
+            return action
+        parent_model = self.model_ids.get(training.parent)
+        if parent_model is None:
+            return action
+        return replace(action, training=replace(training, base=parent_model))
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(exc.message)

@@ -1,0 +1,298 @@
+"""Files and Uploads endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Request
+
+from ftops.emulator.common import (
+    Ctx,
+    Reply,
+    invalid,
+    json_body,
+    not_found,
+    query_limit,
+    required,
+    typed,
+)
+from ftops.emulator.store import FileRec, PartRec, UploadRec
+
+PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+MAX_PART_BYTES = 64 * 1024 * 1024
+MAX_UPLOAD_BYTES = 8 * 1024**3
+UPLOAD_TTL = 3600
+_EXPIRY_RANGE = (3600, 2_592_000)
+
+
+def file_json(rec: FileRec) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "object": "file",
+        "id": rec.id,
+        "purpose": rec.purpose,
+        "filename": rec.filename,
+        "bytes": rec.bytes,
+        "created_at": rec.created_at,
+        "status": "processed",
+    }
+    if rec.expires_at is not None:
+        body["expires_at"] = rec.expires_at
+    return body
+
+
+def live_file(ctx: Ctx, file_id: str) -> FileRec | None:
+    rec = ctx.store.files.get(file_id)
+    if rec is None or (rec.expires_at is not None and rec.expires_at <= ctx.now):
+        return None
+    return rec
+
+
+def add_file(ctx: Ctx, *, chunks: Iterator[bytes], filename: str, purpose: str) -> FileRec:
+    """Stores a new file; also used for completed uploads and fine-tuning result files."""
+    file_id = ctx.store.new_id("file-", 22)
+    size, _ = ctx.store.write_blob(file_id, chunks)
+    rec = FileRec(file_id, ctx.store.take_seq(), size, int(ctx.now), filename, purpose)
+    ctx.store.put_file(rec)
+    return rec
+
+
+def _purpose(value: object) -> str:
+    if value is None or value == "":
+        raise invalid(
+            "Missing required parameter: 'purpose'.", "purpose", "missing_required_parameter"
+        )
+    if value not in PURPOSES:
+        raise invalid(
+            f"Invalid value for 'purpose': {value!r}; expected one of {', '.join(PURPOSES)}.",
+            "purpose",
+            "invalid_value",
+        )
+    return str(value)
+
+
+def _expiry_seconds(anchor: object, seconds: object, param: str) -> int:
+    lo, hi = _EXPIRY_RANGE
+    try:
+        value = int(str(seconds))
+    except ValueError:
+        value = -1
+    if anchor != "created_at" or not lo <= value <= hi:
+        raise invalid(
+            f"Invalid '{param}': anchor must be 'created_at' and seconds from {lo} to {hi}.", param
+        )
+    return value
+
+
+def _form_expiry(form: MultiDict[str, str]) -> int | None:
+    anchor, seconds = form.get("expires_after[anchor]"), form.get("expires_after[seconds]")
+    if anchor is None and seconds is None:
+        return None
+    return _expiry_seconds(anchor, seconds, "expires_after")
+
+
+# files -----------------------------------------------------------------------------------------
+def create_file(ctx: Ctx, request: Request) -> Reply:
+    if request.mimetype != "multipart/form-data":
+        raise invalid("Expected a multipart/form-data body with fields 'purpose' and 'file'.")
+    purpose = _purpose(request.form.get("purpose"))
+    upload = request.files.get("file")
+    if upload is None:
+        raise invalid("Missing required parameter: 'file'.", "file", "missing_required_parameter")
+    expiry = _form_expiry(request.form)
+    chunks = iter(lambda: upload.stream.read(1 << 20), b"")
+    rec = add_file(ctx, chunks=chunks, filename=upload.filename or "upload", purpose=purpose)
+    if expiry is not None:
+        rec = replace(rec, expires_at=rec.created_at + expiry)
+        ctx.store.put_file(rec)
+    return Reply(file_json(rec))
+
+
+def list_files(ctx: Ctx, request: Request) -> Reply:
+    purpose = request.args.get("purpose")
+    order = request.args.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise invalid("Invalid 'order': expected 'asc' or 'desc'.", "order")
+    limit = query_limit(request, 10_000, 10_000)
+    after = request.args.get("after")
+    cursor = ctx.store.file_seq.get(after) if after else None
+    if after and cursor is None:
+        raise invalid(f"Invalid 'after': no file with id '{after}'.", "after")
+    desc = order == "desc"
+    chunk: list[FileRec] = []
+    # Files are kept in creation order: walk from the right end and stop one past the page.
+    for rec in reversed(ctx.store.files.values()) if desc else ctx.store.files.values():
+        if cursor is not None and (rec.seq >= cursor if desc else rec.seq <= cursor):
+            continue
+        if purpose is not None and rec.purpose != purpose:
+            continue
+        if rec.expires_at is not None and rec.expires_at <= ctx.now:
+            continue
+        chunk.append(rec)
+        if len(chunk) > limit:
+            break
+    more = len(chunk) > limit
+    chunk = chunk[:limit]
+    return Reply(
+        {
+            "object": "list",
+            "data": [file_json(r) for r in chunk],
+            # The schema requires strings here, so an empty page has empty ids.
+            "first_id": chunk[0].id if chunk else "",
+            "last_id": chunk[-1].id if chunk else "",
+            "has_more": more,
+        }
+    )
+
+
+def _file(ctx: Ctx, file_id: str) -> FileRec:
+    rec = live_file(ctx, file_id)
+    if rec is None:
+        raise not_found("File", file_id, "file_id")
+    return rec
+
+
+def retrieve_file(ctx: Ctx, request: Request, file_id: str) -> Reply:
+    return Reply(file_json(_file(ctx, file_id)))
+
+
+def delete_file(ctx: Ctx, request: Request, file_id: str) -> Reply:
+    ctx.store.drop_file(_file(ctx, file_id).id)
+    return Reply({"object": "file", "id": file_id, "deleted": True})
+
+
+def file_content(ctx: Ctx, request: Request, file_id: str) -> Reply:
+    # Opened under the server lock: a concurrent delete cannot pull the bytes away mid-stream.
+    return Reply(ctx.store.blob_path(_file(ctx, file_id).id).open("rb"))
+
+
+# uploads ---------------------------------------------------------------------------------------
+def upload_json(ctx: Ctx, rec: UploadRec) -> dict[str, Any]:
+    status = rec.status
+    if status == "pending" and rec.expires_at <= ctx.now:
+        status = "expired"
+    done = live_file(ctx, rec.file_id) if rec.file_id else None
+    return {
+        "object": "upload",
+        "id": rec.id,
+        "purpose": rec.purpose,
+        "filename": rec.filename,
+        "bytes": rec.bytes,
+        "created_at": rec.created_at,
+        "expires_at": rec.expires_at,
+        "status": status,
+        "file": file_json(done) if done else None,
+    }
+
+
+def _pending(ctx: Ctx, upload_id: str) -> UploadRec:
+    rec = ctx.store.uploads.get(upload_id)
+    if rec is None:
+        raise not_found("Upload", upload_id, "upload_id")
+    status = upload_json(ctx, rec)["status"]
+    if status != "pending":
+        raise invalid(f"Upload {upload_id} is {status}; only a pending upload can change.")
+    return rec
+
+
+def create_upload(ctx: Ctx, request: Request) -> Reply:
+    body = json_body(request, ("filename", "purpose", "bytes", "mime_type", "expires_after"))
+    filename = required(body, "filename", str)
+    size = required(body, "bytes", int)
+    mime_type = required(body, "mime_type", str)
+    purpose = _purpose(body.get("purpose"))
+    if not 0 <= size <= MAX_UPLOAD_BYTES:
+        raise invalid(f"'bytes' must be from 0 to {MAX_UPLOAD_BYTES}.", "bytes")
+    expiry = typed(body, "expires_after", dict)
+    created = int(ctx.now)
+    rec = UploadRec(
+        id=ctx.store.new_id("upload_"),
+        created_at=created,
+        expires_at=created + UPLOAD_TTL,
+        filename=filename,
+        bytes=size,
+        mime_type=mime_type,
+        purpose=purpose,
+        status="pending",
+        file_expires_after=(
+            _expiry_seconds(expiry.get("anchor"), expiry.get("seconds"), "expires_after")
+            if expiry is not None
+            else None
+        ),
+    )
+    ctx.store.put_upload(rec)
+    return Reply(upload_json(ctx, rec))
+
+
+def add_part(ctx: Ctx, request: Request, upload_id: str) -> Reply:
+    upload = _pending(ctx, upload_id)
+    data = request.files.get("data")
+    if data is None:
+        raise invalid("Missing required parameter: 'data'.", "data", "missing_required_parameter")
+    part_id = ctx.store.new_id("part_")
+    size, _ = ctx.store.write_blob(part_id, iter(lambda: data.stream.read(1 << 20), b""))
+    if size > MAX_PART_BYTES:
+        ctx.store.blob_path(part_id).unlink()
+        raise invalid(
+            f"A part may hold at most {MAX_PART_BYTES} bytes; this one has {size}.", "data"
+        )
+    part = PartRec(part_id, upload_id, int(ctx.now), size)
+    ctx.store.put_part(part)
+    ctx.store.put_upload(replace(upload, parts=(*upload.parts, part_id)))
+    return Reply(
+        {
+            "object": "upload.part",
+            "id": part_id,
+            "created_at": part.created_at,
+            "upload_id": upload_id,
+        }
+    )
+
+
+def complete_upload(ctx: Ctx, request: Request, upload_id: str) -> Reply:
+    upload = _pending(ctx, upload_id)
+    body = json_body(request, ("part_ids", "md5"))
+    part_ids = required(body, "part_ids", list)
+    md5 = typed(body, "md5", str)
+    if (
+        not all(isinstance(p, str) for p in part_ids)
+        or len(set(part_ids)) != len(part_ids)
+        or any(p not in upload.parts for p in part_ids)
+    ):
+        raise invalid(f"'part_ids' must list distinct parts of upload {upload_id}.", "part_ids")
+    total = sum(ctx.store.parts[p].bytes for p in part_ids)
+    if total != upload.bytes:
+        raise invalid(
+            f"The parts hold {total} bytes but the upload was created with bytes={upload.bytes}.",
+            "part_ids",
+        )
+
+    def chunks() -> Iterator[bytes]:
+        for part_id in part_ids:
+            yield from ctx.store.read_blob(part_id)
+
+    file_id = ctx.store.new_id("file-", 22)
+    size, digest = ctx.store.write_blob(file_id, chunks())
+    if md5 is not None and md5.lower() != digest:
+        ctx.store.blob_path(file_id).unlink()
+        raise invalid(f"The md5 of the parts is {digest}, not {md5}.", "md5")
+    expires = int(ctx.now) + upload.file_expires_after if upload.file_expires_after else None
+    rec = FileRec(
+        file_id, ctx.store.take_seq(), size, int(ctx.now), upload.filename, upload.purpose, expires
+    )
+    ctx.store.put_file(rec)
+    for part_id in upload.parts:
+        ctx.store.blob_path(part_id).unlink(missing_ok=True)
+    done = replace(upload, status="completed", file_id=file_id)
+    ctx.store.put_upload(done)
+    return Reply(upload_json(ctx, done))
+
+
+def cancel_upload(ctx: Ctx, request: Request, upload_id: str) -> Reply:
+    done = replace(_pending(ctx, upload_id), status="cancelled")
+    ctx.store.put_upload(done)
+    for part_id in done.parts:
+        ctx.store.blob_path(part_id).unlink(missing_ok=True)
+    return Reply(upload_json(ctx, done))

@@ -1,0 +1,280 @@
+"""The emulator's account state: records, id generation, blobs on disk, atomic persistence."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import string
+import tempfile
+import typing
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ftops.errors import FtopsError
+
+STATE_VERSION = 1
+_ALPHABET = string.ascii_letters + string.digits
+
+
+@dataclass(frozen=True)
+class FileRec:
+    id: str
+    seq: int  # creation order; cursors of deleted files still resolve through it
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    expires_at: int | None = None
+
+
+@dataclass(frozen=True)
+class PartRec:
+    id: str
+    upload_id: str
+    created_at: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class UploadRec:
+    id: str
+    created_at: int
+    expires_at: int
+    filename: str
+    bytes: int
+    mime_type: str
+    purpose: str
+    status: str  # pending | completed | cancelled (expiry is derived from the clock)
+    file_expires_after: int | None = None
+    file_id: str | None = None
+    parts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobRec:
+    """A fine-tuning job as created; progress is derived from the clock (see timeline.py)."""
+
+    id: str
+    created_at: float
+    duration: float  # seconds from creation to the terminal state, paused time excluded
+    model: str
+    root_model: str
+    model_key: str  # the last segment of the fine-tuned model id, fixed at creation
+    organization_id: str
+    org_slug: str
+    training_file: str
+    validation_file: str | None
+    method_type: str
+    hyperparameters: dict[str, Any]  # as requested, "auto" where not given
+    resolved: dict[str, Any]  # what training uses once files are validated
+    grader: dict[str, Any] | None
+    suffix: str | None
+    seed: int
+    metadata: dict[str, str] | None
+    integrations: list[dict[str, Any]] | None
+    examples: int
+    tokens_per_epoch: int
+    failure: dict[str, Any] | None  # the error the job ends with after validating_files
+    # (effective seconds at pause, wall start, wall end or None while paused)
+    pauses: tuple[tuple[float, float, float | None], ...] = ()
+    cancelled_at: float | None = None
+    final_status: str | None = None
+    finished_at: int | None = None
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    result_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelRec:
+    id: str
+    created: int
+    owned_by: str
+
+
+@cache
+def _tuple_fields(cls: type[Any]) -> frozenset[str]:
+    hints = typing.get_type_hints(cls)
+    return frozenset(
+        f.name for f in dataclasses.fields(cls) if typing.get_origin(hints[f.name]) is tuple
+    )
+
+
+def _from_json(cls: type[Any], raw: dict[str, Any]) -> Any:
+    values = dict(raw)
+    for name in _tuple_fields(cls) & values.keys():
+        values[name] = tuple(tuple(v) if isinstance(v, list) else v for v in values[name])
+    return cls(**values)
+
+
+def _write_atomic(path: Path, write: typing.Callable[[BinaryIO], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Store:
+    """All records plus the blobs of file contents.
+
+    Without a state path everything lives in memory and a temporary blob directory; with one,
+    ``commit()`` rewrites the state file atomically and blobs live in ``<state>.blobs/``.
+    Not thread-safe: the server serialises access.
+    """
+
+    def __init__(self, state_path: Path | None, *, seed: int) -> None:
+        self.state_path = state_path
+        self.files: dict[str, FileRec] = {}
+        self.file_seq: dict[str, int] = {}
+        self.uploads: dict[str, UploadRec] = {}
+        self.parts: dict[str, PartRec] = {}
+        self.jobs: dict[str, JobRec] = {}
+        self.job_order: list[str] = []  # creation order; jobs are never deleted
+        self.job_index: dict[str, int] = {}
+        self.models: dict[str, ModelRec] = {}
+        self.due: list[tuple[float, str]] = []  # heap of (terminal time, job id), not persisted
+        self.next_seq = 0
+        self._dirty = False
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if state_path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="ftops-emulator-")
+            self.blob_dir = Path(self._tmp.name)
+        else:
+            self.blob_dir = state_path.parent / f"{state_path.name}.blobs"
+            if state_path.exists():
+                self._load(state_path)
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        generation = len(self.file_seq) + len(self.uploads) + len(self.parts) + len(self.jobs)
+        self._random = random.Random(f"{seed}:{generation}")
+
+    # ids -------------------------------------------------------------------------------------
+    def new_id(self, prefix: str, length: int = 24) -> str:
+        taken = (self.file_seq, self.uploads, self.parts, self.jobs)
+        while True:
+            candidate = prefix + "".join(self._random.choices(_ALPHABET, k=length))
+            if not any(candidate in table for table in taken):
+                return candidate
+
+    def random_int(self, upper: int) -> int:
+        return self._random.randrange(upper)
+
+    # records ---------------------------------------------------------------------------------
+    def put_file(self, rec: FileRec) -> None:
+        self.files[rec.id] = rec
+        self.file_seq[rec.id] = rec.seq
+        self._dirty = True
+
+    def drop_file(self, file_id: str) -> None:
+        del self.files[file_id]
+        self.blob_path(file_id).unlink(missing_ok=True)
+        self._dirty = True
+
+    def put_upload(self, rec: UploadRec) -> None:
+        self.uploads[rec.id] = rec
+        self._dirty = True
+
+    def put_part(self, rec: PartRec) -> None:
+        self.parts[rec.id] = rec
+        self._dirty = True
+
+    def put_job(self, rec: JobRec) -> None:
+        if rec.id not in self.job_index:
+            self.job_index[rec.id] = len(self.job_order)
+            self.job_order.append(rec.id)
+        self.jobs[rec.id] = rec
+        self._dirty = True
+
+    def put_model(self, rec: ModelRec) -> None:
+        self.models[rec.id] = rec
+        self._dirty = True
+
+    def drop_model(self, model_id: str) -> None:
+        del self.models[model_id]
+        self._dirty = True
+
+    def take_seq(self) -> int:
+        self.next_seq += 1
+        return self.next_seq
+
+    # blobs -----------------------------------------------------------------------------------
+    def blob_path(self, object_id: str) -> Path:
+        return self.blob_dir / object_id
+
+    def write_blob(self, object_id: str, chunks: Iterable[bytes]) -> tuple[int, str]:
+        """Writes ``chunks`` as the blob of ``object_id``; returns (size, md5 hex)."""
+        md5 = hashlib.md5(usedforsecurity=False)
+        size = 0
+
+        def copy(out: BinaryIO) -> None:
+            nonlocal size
+            for chunk in chunks:
+                md5.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+
+        _write_atomic(self.blob_path(object_id), copy)
+        return size, md5.hexdigest()
+
+    def read_blob(self, object_id: str) -> Iterator[bytes]:
+        with self.blob_path(object_id).open("rb") as source:
+            yield from iter(lambda: source.read(1 << 20), b"")
+
+    # persistence -----------------------------------------------------------------------------
+    def commit(self) -> None:
+        """Writes the state file if anything changed since the last commit."""
+        if not self._dirty or self.state_path is None:
+            return
+        state = {
+            "version": STATE_VERSION,
+            "next_seq": self.next_seq,
+            # Records hold only JSON values, so their shallow __dict__ serialises as is.
+            "files": [vars(r) for r in self.files.values()],
+            "deleted_file_seq": {k: v for k, v in self.file_seq.items() if k not in self.files},
+            "uploads": [vars(r) for r in self.uploads.values()],
+            "parts": [vars(r) for r in self.parts.values()],
+            "jobs": [vars(r) for r in self.jobs.values()],
+            "models": [vars(r) for r in self.models.values()],
+        }
+        data = json.dumps(state, separators=(",", ":")).encode()
+        _write_atomic(self.state_path, lambda out: out.write(data))
+        self._dirty = False
+
+    def _load(self, path: Path) -> None:
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            if state.get("version") != STATE_VERSION:
+                raise ValueError(f"state version {state.get('version')!r} is not supported")
+            self.next_seq = int(state["next_seq"])
+            self.file_seq.update(state["deleted_file_seq"])
+            for raw in state["files"]:
+                self.put_file(_from_json(FileRec, raw))
+            for raw in state["uploads"]:
+                self.put_upload(_from_json(UploadRec, raw))
+            for raw in state["parts"]:
+                self.put_part(_from_json(PartRec, raw))
+            for raw in state["jobs"]:
+                self.put_job(_from_json(JobRec, raw))
+            for raw in state["models"]:
+                self.put_model(_from_json(ModelRec, raw))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise FtopsError(
+                f"cannot read emulator state: {exc}",
+                path=str(path),
+                hint="fix or delete the file, or pass another --state",
+            ) from exc
+        self._dirty = False
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

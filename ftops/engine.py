@@ -1,0 +1,225 @@
+"""The core of plan, apply, status and wait, callable without the CLI.
+
+Specs and datasets become ``Desired``; each provider's account becomes ``Actual``; the planner
+compares them; the executor applies the result; the lock records it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+
+from ftops import datasets, gitinfo, lock, planner
+from ftops.apply import Executor, Outcome, mend_duplicates
+from ftops.errors import FtopsError
+from ftops.plan import Plan
+from ftops.remote import Remote, make_client
+from ftops.spec import ResolvedModel, Spec, load_specs
+from ftops.state import Actual, Desired, DesiredDataset, DesiredModel, Job, Source
+
+LOCK_FILE = "ftops.lock"
+EMULATOR_KEY = "sk-emulator"  # the embedded emulator accepts any key; this one is not secret
+
+
+@dataclass(frozen=True)
+class Project:
+    """Specs resolved against their repository, with every dataset analysed."""
+
+    spec: Spec
+    desired: Desired
+    reports: Mapping[str, datasets.DatasetReport]  # dataset name -> report
+
+    @property
+    def root(self) -> Path:
+        return self.spec.root
+
+
+def repo_identity(root: Path) -> str:
+    """A stable name for the repository, the same on a laptop and in CI: the origin remote's
+    host and path (credentials stripped), else the directory name."""
+    return gitinfo.origin_identity(root) or root.name
+
+
+def model_cost(model: ResolvedModel, report: datasets.DatasetReport) -> float | None:
+    epochs = model.n_epochs or datasets.default_epochs(report.examples)
+    billed = datasets.billed_tokens(report.billable_tokens, epochs)
+    return datasets.estimate_cost_usd(billed, model.training_usd_per_1m)
+
+
+def load_project(specs: Path) -> Project:
+    """Read specs and analyse datasets; any spec or dataset error stops here, before any request.
+
+    Token counts depend on the base model (encoding, per-example limit), so a dataset is analysed
+    once per distinct base that trains on it; the analysis cache makes repeats free.
+    """
+    spec = load_specs(specs)
+    cache = spec.root / ".ftops" / "cache"
+
+    def analyze(name: str, encoding: str = "o200k_base",
+                limit: int | None = None) -> datasets.DatasetReport:
+        ds = spec.dataset(name)
+        assert ds is not None  # the spec resolver checked every reference
+        report = datasets.analyze(ds.path, fmt=ds.format, encoding=encoding, token_limit=limit,
+                                  cache_dir=cache)
+        if report.error_count:
+            first = report.errors[0]
+            raise FtopsError(
+                f"dataset {ds.name} has {report.error_count} error(s), first: "
+                f"{first.code}: {first.message}", path=ds.display, line=first.line or None,
+                hint="run `ftops validate` for the full report")
+        return report
+
+    reports = {ds.name: analyze(ds.name) for ds in spec.datasets}
+    provider_types = {p.name: p.type for p in spec.providers}
+    models = tuple(
+        DesiredModel(
+            name=m.name,
+            training=m.training,
+            base=None if m.parent else m.base_model,
+            parent=m.parent,
+            validation=m.validation,
+            method=m.method,
+            hyperparameters=dict(m.hyperparameters),
+            suffix=m.suffix,
+            seed=m.seed,
+            metadata=dict(m.metadata),
+            max_cost_usd=m.max_cost_usd,
+            estimated_cost_usd=model_cost(
+                m, analyze(m.training, m.encoding, m.example_token_limit)),
+            provider=m.provider,
+            provider_type=provider_types.get(m.provider, "openai"),
+            source=Source(m.file, m.line),
+        )
+        for m in spec.models
+    )
+    dataset_states = tuple(
+        DesiredDataset(name=ds.name, path=ds.path.relative_to(spec.root).as_posix(),
+                       sha256=reports[ds.name].sha256, size=reports[ds.name].size,
+                       format=ds.format, source=Source(ds.file, ds.line))
+        for ds in spec.datasets
+    )
+    desired = Desired(datasets=dataset_states, models=models, repo=repo_identity(spec.root),
+                      commit=gitinfo.head_commit_or_none(spec.root))
+    return Project(spec=spec, desired=desired, reports=reports)
+
+
+# --- connections ----------------------------------------------------------------------------
+
+
+@contextmanager
+def connect(project: Project, *, emulator: bool = False,
+            max_retries: int = 2) -> Iterator[dict[str, Remote]]:
+    """One Remote per provider the specs use, or all of them on the embedded emulator."""
+    providers = {m.provider for m in project.desired.models} or {"openai"}
+    if not emulator:
+        client = make_client(max_retries=max_retries)
+        yield {name: Remote(client, repo=project.desired.repo, provider=name) for name in providers}
+        return
+    from ftops.emulator import Emulator  # only the --emulator path needs the server
+
+    state = project.root / ".ftops" / "emulator" / "state.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with Emulator(state_path=state, job_seconds=EMULATOR_JOB_SECONDS) as server:
+        client = make_client(base_url=server.base_url, api_key=EMULATOR_KEY,
+                             max_retries=max_retries)
+        yield {name: Remote(client, repo=project.desired.repo, provider=name) for name in providers}
+
+
+EMULATOR_JOB_SECONDS = 3.0
+
+
+def read_actual(remotes: Mapping[str, Remote]) -> Actual:
+    files, jobs, models = [], [], []
+    for remote in remotes.values():
+        actual = remote.read()
+        files += actual.files
+        jobs += actual.jobs
+        models += actual.models
+    return Actual(files=tuple(files), jobs=tuple(jobs), models=tuple(models))
+
+
+def make_plan(project: Project, remotes: Mapping[str, Remote], *, prune: bool = False,
+              allow_delete_models: bool = False, today: dt.date | None = None) -> Plan:
+    actual = read_actual(remotes)
+    return planner.plan(project.desired, actual, prune=prune,
+                        allow_delete_models=allow_delete_models, today=today or dt.date.today())
+
+
+# --- apply ------------------------------------------------------------------------------------
+
+
+def check_clean(project: Project) -> None:
+    """Git is the source of truth: refuse to apply specs or data that are not committed."""
+    paths = [*project.spec.files, *(d.path for d in project.desired.datasets)]
+    dirty = gitinfo.dirty_files(project.root, [project.root / p for p in paths])
+    if dirty:
+        raise FtopsError(
+            "uncommitted changes in " + ", ".join(dirty),
+            hint="commit them first, or pass --allow-dirty")
+
+
+def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *,
+               saved: bool, prune: bool = False, allow_delete_models: bool = False,
+               parallel: int = 4, wait: bool = False, timeout: float | None = None,
+               today: dt.date | None = None, report: Callable[[str], None] = print) -> Outcome:
+    """Apply ``plan``. A saved plan is compared with a fresh one first and refused when stale."""
+    if plan.errors:
+        raise FtopsError("the plan has errors: " + "; ".join(str(e) for e in plan.errors))
+    actual = read_actual(remotes)
+    fresh = planner.plan(project.desired, actual, prune=prune,
+                         allow_delete_models=allow_delete_models, today=today or dt.date.today())
+    if saved:
+        reasons = plan.is_stale_against(fresh)
+        if reasons:
+            raise FtopsError("Saved plan is stale: " + "; ".join(reasons),
+                             hint="run `ftops plan` again and review the new plan")
+    outcome = Executor(plan if saved else fresh, remotes, root=project.root, parallel=parallel,
+                       wait_for_jobs=wait, timeout=timeout, report=report).run()
+    mend_duplicates(remotes, read_actual(remotes), outcome)
+    return outcome
+
+
+# --- status, wait, lock -------------------------------------------------------------------------
+
+
+def refresh_lock(project: Project, remotes: Mapping[str, Remote]) -> lock.Lock:
+    """Read the account and write ``ftops.lock`` at the repository root."""
+    path = project.root / LOCK_FILE
+    current = lock.read_lock(path)
+    updated = lock.update_lock(current, project.desired, read_actual(remotes))
+    lock.write_lock(path, updated)
+    return updated
+
+
+def jobs_to_follow(project: Project, remotes: Mapping[str, Remote],
+                   names: tuple[str, ...]) -> dict[str, Job]:
+    """The current job of each named model (all declared models when none are named)."""
+    from ftops.identity import fingerprints
+
+    unknown = sorted(set(names) - {m.name for m in project.desired.models})
+    if unknown:
+        raise FtopsError("no such model: " + ", ".join(unknown))
+    actual = read_actual(remotes)
+    prints = fingerprints(project.desired)
+    out: dict[str, Job] = {}
+    for m in project.desired.models:
+        if names and m.name not in names:
+            continue
+        job = actual.current_job(project.desired.repo, m.provider, prints[m.name])
+        if job is not None:
+            out[m.name] = job
+    return out
+
+
+def api_error_message(exc: openai.APIError) -> str:
+    """One line for an API failure that never echoes a key."""
+    if isinstance(exc, openai.AuthenticationError):
+        return "the API rejected the key (401): check OPENAI_API_KEY"
+    if isinstance(exc, openai.APIStatusError):
+        return f"API error {exc.status_code}: {planner.redact(str(exc.message))}"
+    return f"cannot reach the API: {type(exc).__name__}"

@@ -1,0 +1,178 @@
+"""How ftops recognises its own things in an account: dataset file names, model fingerprints,
+job metadata. No state file is needed because these identities are derived from content."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+
+from ftops.errors import FtopsError
+from ftops.state import Desired, DesiredModel, HyperValue, RemoteFile, Source
+
+FINE_TUNE_PURPOSE = "fine-tune"
+_FILENAME = re.compile(r"ftops-([0-9a-f]{64})\.jsonl")
+
+# OpenAI's limits on a job's metadata.
+MAX_METADATA_KEYS = 16
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_VALUE_CHARS = 512
+RESERVED_PREFIX = "ftops_"
+
+
+def canonical_json(value: object) -> str:
+    """One spelling per value: sorted keys, no whitespace, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def dataset_filename(sha256: str) -> str:
+    """The name a dataset is uploaded under; the hash in it is what makes uploads idempotent."""
+    return f"ftops-{sha256}.jsonl"
+
+
+def sha256_from_filename(filename: str) -> str | None:
+    """The dataset hash an ftops-named file carries, or None for any other file name."""
+    match = _FILENAME.fullmatch(filename)
+    return match.group(1) if match else None
+
+
+def is_dataset_file(file: RemoteFile, sha256: str, size: int) -> bool:
+    """A remote file IS the dataset when purpose, hash-carrying name and size all match."""
+    return (
+        file.purpose == FINE_TUNE_PURPOSE
+        and file.filename == dataset_filename(sha256)
+        and file.bytes == size
+    )
+
+
+def normalize_hyperparameters(values: Mapping[str, HyperValue]) -> dict[str, HyperValue]:
+    """Drop ``auto`` (the same job as leaving the key out) and spell 2.0 as 2."""
+    out: dict[str, HyperValue] = {}
+    for key, value in values.items():
+        if value == "auto":
+            continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        out[key] = value
+    return out
+
+
+def model_fingerprint(
+    *,
+    base: str | None,
+    parent_fingerprint: str | None,
+    training_sha256: str,
+    validation_sha256: str | None,
+    method: str,
+    hyperparameters: Mapping[str, HyperValue],
+    suffix: str | None,
+    seed: int | None,
+) -> str:
+    """sha256 of everything that changes the trained weights (never labels or provenance).
+
+    A chained model hashes its parent's fingerprint instead of a base id: the parent's model id
+    does not exist until the parent trains, and a retrained parent must retrain the child.
+    """
+    payload = {
+        "fingerprint_version": 1,
+        "base": None if parent_fingerprint else base,
+        "parent_fingerprint": parent_fingerprint,
+        "training": training_sha256,
+        "validation": validation_sha256,
+        "method": method,
+        "hyperparameters": normalize_hyperparameters(hyperparameters),
+        "suffix": suffix,
+        "seed": seed,
+    }
+    return sha256_text(canonical_json(payload))
+
+
+def _error(model: DesiredModel, message: str, hint: str | None = None) -> FtopsError:
+    source = model.source or Source(path="specs")
+    return FtopsError(f"model {model.name}: {message}", path=source.path, line=source.line,
+                      hint=hint)
+
+
+def fingerprints(desired: Desired) -> dict[str, str]:
+    """The fingerprint of every declared model, parents before children."""
+    models = {m.name: m for m in desired.models}
+    hashes = {d.name: d.sha256 for d in desired.datasets}
+    done: dict[str, str] = {}
+
+    def visit(model: DesiredModel, chain: tuple[str, ...]) -> str:
+        if model.name in done:
+            return done[model.name]
+        if model.name in chain:
+            cycle = " -> ".join((*chain[chain.index(model.name):], model.name))
+            raise _error(model, f"chained models form a cycle: {cycle}",
+                         "a model's base must not lead back to itself")
+        parent_fp = None
+        if model.parent is not None:
+            parent = models.get(model.parent)
+            if parent is None:
+                raise _error(model, f"base model {model.parent!r} is not declared")
+            parent_fp = visit(parent, (*chain, model.name))
+        elif not model.base:
+            raise _error(model, "no base model", "set `base:` to a model id or alias")
+        for dataset in (model.training, model.validation):
+            if dataset is not None and dataset not in hashes:
+                raise _error(model, f"dataset {dataset!r} is not declared")
+        done[model.name] = model_fingerprint(
+            base=model.base,
+            parent_fingerprint=parent_fp,
+            training_sha256=hashes[model.training],
+            validation_sha256=hashes[model.validation] if model.validation else None,
+            method=model.method,
+            hyperparameters=model.hyperparameters,
+            suffix=model.suffix,
+            seed=model.seed,
+        )
+        return done[model.name]
+
+    for model in sorted(desired.models, key=lambda m: m.name):
+        visit(model, ())
+    return done
+
+
+def job_metadata(
+    model: DesiredModel, *, fingerprint: str, repo: str, commit: str | None
+) -> dict[str, str]:
+    """The metadata a job is created with: ftops's keys (to find it again) plus the labels.
+
+    Raises FtopsError listing every violation of OpenAI's limits at once.
+    """
+    meta = {"ftops_model": model.name, "ftops_fingerprint": fingerprint}
+    if repo:
+        meta["ftops_repo"] = repo
+    if commit:
+        meta["ftops_commit"] = commit
+    problems: list[str] = []
+    reserved = sorted(k for k in model.metadata if k.startswith(RESERVED_PREFIX))
+    if reserved:
+        problems.append(f"label keys starting with {RESERVED_PREFIX!r} are reserved: "
+                        + ", ".join(reserved))
+    for key, value in sorted(model.metadata.items()):
+        if not isinstance(value, str):
+            problems.append(f"label {key!r} must be a string, got {type(value).__name__}")
+    merged = {**model.metadata, **meta}
+    if len(merged) > MAX_METADATA_KEYS:
+        room = MAX_METADATA_KEYS - len(meta)
+        problems.append(
+            f"{len(model.metadata)} labels but at most {room} fit "
+            f"(OpenAI allows {MAX_METADATA_KEYS} metadata keys, ftops uses {len(meta)})"
+        )
+    for key, value in sorted(merged.items()):
+        if len(key) > MAX_METADATA_KEY_CHARS:
+            problems.append(f"label key {key[:20]!r}... is {len(key)} characters "
+                            f"(at most {MAX_METADATA_KEY_CHARS})")
+        if isinstance(value, str) and len(value) > MAX_METADATA_VALUE_CHARS:
+            problems.append(f"metadata {key!r} is {len(value)} characters "
+                            f"(at most {MAX_METADATA_VALUE_CHARS})")
+    if problems:
+        raise _error(model, "job metadata: " + "; ".join(problems))
+    return dict(sorted(merged.items()))

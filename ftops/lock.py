@@ -1,0 +1,172 @@
+"""``ftops.lock``: the last known job of each declared model, committed next to the specs.
+
+Applications read fine-tuned model ids from it. It is a record, not state ftops depends on:
+plan never reads it, and it can always be rebuilt from the account (``update_lock``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ftops.errors import FtopsError
+from ftops.identity import fingerprints
+from ftops.state import DEFAULT_PROVIDER, Actual, Desired
+
+LOCK_FILENAME = "ftops.lock"
+LOCK_VERSION = 1
+HEADER = (
+    "# ftops.lock: the fine-tuning job behind each declared model, written by `ftops apply`\n"
+    "# and `ftops status`. Commit it; applications read fine_tuned_model ids from here.\n"
+    "# Do not edit by hand: it is rebuilt from the account on every apply.\n"
+)
+_REQUIRED = ("fingerprint", "job_id", "status")
+_OPTIONAL = ("fine_tuned_model", "trained_tokens", "provider")
+
+
+@dataclass(frozen=True)
+class LockedModel:
+    fingerprint: str
+    job_id: str
+    status: str
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    provider: str = DEFAULT_PROVIDER
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "fingerprint": self.fingerprint,
+            "job_id": self.job_id,
+            "status": self.status,
+            "fine_tuned_model": self.fine_tuned_model,
+            "trained_tokens": self.trained_tokens,
+        }
+        if self.provider != DEFAULT_PROVIDER:
+            out["provider"] = self.provider
+        return out
+
+
+@dataclass(frozen=True)
+class Lock:
+    """``aliases`` belongs to promotion; this module keeps it exactly as read."""
+
+    models: Mapping[str, LockedModel] = field(default_factory=dict)
+    aliases: Mapping[str, Any] = field(default_factory=dict)
+
+
+def update_lock(lock: Lock, desired: Desired, actual: Actual) -> Lock:
+    """Each declared model's entry describes the latest job for its declared fingerprint.
+
+    A model whose fingerprint has no job yet keeps its old entry (its fingerprint then shows it
+    is behind the specs); models no longer declared are dropped.
+    """
+    models: dict[str, LockedModel] = {}
+    for name, fingerprint in sorted(fingerprints(desired).items()):
+        model = desired.model(name)
+        assert model is not None
+        job = actual.current_job(desired.repo, model.provider, fingerprint)
+        if job is not None:
+            models[name] = LockedModel(
+                fingerprint=fingerprint,
+                job_id=job.id,
+                status=job.status,
+                fine_tuned_model=job.fine_tuned_model,
+                trained_tokens=job.trained_tokens,
+                provider=job.provider,
+            )
+        elif name in lock.models:
+            models[name] = lock.models[name]
+    return replace(lock, models=models)
+
+
+def dump_lock(lock: Lock) -> str:
+    """The file's text: header, version, then sorted keys, one value per line."""
+    body: dict[str, Any] = {"models": {n: m.to_dict() for n, m in sorted(lock.models.items())}}
+    if lock.aliases:
+        body["aliases"] = dict(lock.aliases)
+    text = yaml.safe_dump(body, sort_keys=True, default_flow_style=False, allow_unicode=True,
+                          width=4096)
+    return f"{HEADER}version: {LOCK_VERSION}\n{text}"
+
+
+def write_lock(path: Path, lock: Lock) -> None:
+    """Write atomically: readers see the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(dump_lock(lock))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _line(node: yaml.Node | None, *keys: str) -> int | None:
+    """1-based line of the value at ``keys`` in a composed document, for error messages."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next(((k, v) for k, v in node.value if k.value == key), None)
+        if match is None:
+            break
+        line, node = match[0].start_mark.line + 1, match[1]
+    return line
+
+
+def read_lock(path: Path) -> Lock:
+    """The lock at ``path``; an empty Lock when the file does not exist yet."""
+    if not path.exists():
+        return Lock()
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise FtopsError("not valid YAML", path=str(path),
+                         line=mark.line + 1 if mark is not None else None,
+                         hint="restore it from git or delete it; apply rebuilds it") from None
+
+    def fail(message: str, *keys: str) -> FtopsError:
+        return FtopsError(message, path=str(path), line=_line(root, *keys),
+                          hint="restore it from git or delete it; apply rebuilds it")
+
+    if not isinstance(raw, dict):
+        raise fail("not an ftops lock file (expected a mapping)")
+    if raw.get("version") != LOCK_VERSION:
+        raise fail(f"lock version {raw.get('version')!r} is not supported (expected "
+                   f"{LOCK_VERSION})", "version")
+    unknown = sorted(set(raw) - {"version", "models", "aliases"})
+    if unknown:
+        raise fail(f"unknown key {unknown[0]!r}", unknown[0])
+    entries = raw.get("models") or {}
+    aliases = raw.get("aliases") or {}
+    if not isinstance(entries, dict) or not isinstance(aliases, dict):
+        raise fail("`models` and `aliases` must be mappings", "models")
+    models: dict[str, LockedModel] = {}
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise fail(f"model {name!r} must be a mapping", "models", name)
+        missing = [k for k in _REQUIRED if not isinstance(entry.get(k), str)]
+        extra = sorted(set(entry) - set(_REQUIRED) - set(_OPTIONAL))
+        if missing or extra:
+            what = f"missing {missing[0]!r}" if missing else f"unknown key {extra[0]!r}"
+            raise fail(f"model {name!r}: {what}", "models", name)
+        models[str(name)] = LockedModel(
+            fingerprint=entry["fingerprint"],
+            job_id=entry["job_id"],
+            status=entry["status"],
+            fine_tuned_model=entry.get("fine_tuned_model"),
+            trained_tokens=entry.get("trained_tokens"),
+            provider=entry.get("provider", DEFAULT_PROVIDER),
+        )
+    return Lock(models=models, aliases=aliases)

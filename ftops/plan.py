@@ -1,0 +1,412 @@
+"""The Plan: a closed set of actions, what they were computed from, and its versioned JSON.
+
+Fields under ``display`` are for people (status, model id, error, cost) and never drive apply.
+``plan_hash`` covers only what apply would do, so it can serve as a PR approval record;
+``inputs`` records what the planner read, so a saved plan can be refused when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ftops.errors import FtopsError
+from ftops.identity import canonical_json, sha256_text
+from ftops.state import DEFAULT_PROVIDER, HyperValue
+
+FORMAT_VERSION = 1
+
+# Job metadata that records provenance (which commit applied it): it differs between the
+# reviewed PR head and the merge commit by design, so it is not part of the approval hash.
+PROVENANCE_KEYS = ("ftops_commit", "ftops_repo")
+
+
+class ActionType(str, Enum):
+    UPLOAD = "upload"
+    TRAIN = "train"
+    REPLACE = "replace"
+    RETRY = "retry"
+    BLOCKED = "blocked"
+    PENDING = "pending"
+    OK = "ok"
+    CANCEL = "cancel"
+    DELETE = "delete"
+
+
+class Kind(str, Enum):
+    DATASET = "dataset"
+    MODEL = "model"
+    FILE = "file"
+    JOB = "job"
+    FINE_TUNED_MODEL = "fine_tuned_model"
+
+
+# Actions that start a training job (now, or for ``blocked`` once the parent succeeds).
+STARTS_JOB = frozenset({ActionType.TRAIN, ActionType.REPLACE, ActionType.RETRY,
+                        ActionType.BLOCKED})
+# Actions that change the account; ok and pending only report.
+CHANGES = STARTS_JOB | {ActionType.UPLOAD, ActionType.CANCEL, ActionType.DELETE}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field that differs between the previous job and the new one."""
+
+    path: str
+    before: Any
+    after: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "before": self.before, "after": self.after}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Change:
+        return cls(path=raw["path"], before=raw["before"], after=raw["after"])
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What apply uploads: the file at ``path`` under the hash-carrying ``filename``."""
+
+    path: str
+    sha256: str
+    size: int
+    filename: str
+    datasets: tuple[str, ...]  # every declared dataset with these bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size,
+                "filename": self.filename, "datasets": list(self.datasets)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Upload:
+        return cls(path=raw["path"], sha256=raw["sha256"], size=raw["size"],
+                   filename=raw["filename"], datasets=tuple(raw["datasets"]))
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset a job trains on; ``file_id`` is None when this plan's upload provides it."""
+
+    name: str
+    sha256: str
+    file_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "sha256": self.sha256, "file_id": self.file_id}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> DatasetRef:
+        return cls(name=raw["name"], sha256=raw["sha256"], file_id=raw["file_id"])
+
+
+@dataclass(frozen=True)
+class Training:
+    """Everything apply needs to create the job.
+
+    ``base`` is the model id to train from; None while ``parent`` (a declared model) has no
+    fine-tuned model yet, in which case apply uses the parent's result once it succeeds.
+    """
+
+    fingerprint: str
+    base: str | None
+    parent: str | None
+    training: DatasetRef
+    validation: DatasetRef | None
+    method: str
+    hyperparameters: Mapping[str, HyperValue]
+    suffix: str | None
+    seed: int | None
+    metadata: Mapping[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "base": self.base,
+            "parent": self.parent,
+            "training": self.training.to_dict(),
+            "validation": self.validation.to_dict() if self.validation else None,
+            "method": self.method,
+            "hyperparameters": dict(sorted(self.hyperparameters.items())),
+            "suffix": self.suffix,
+            "seed": self.seed,
+            "metadata": dict(sorted(self.metadata.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Training:
+        validation = raw["validation"]
+        return cls(
+            fingerprint=raw["fingerprint"],
+            base=raw["base"],
+            parent=raw["parent"],
+            training=DatasetRef.from_dict(raw["training"]),
+            validation=DatasetRef.from_dict(validation) if validation else None,
+            method=raw["method"],
+            hyperparameters=dict(raw["hyperparameters"]),
+            suffix=raw["suffix"],
+            seed=raw["seed"],
+            metadata=dict(raw["metadata"]),
+        )
+
+
+@dataclass(frozen=True)
+class Display:
+    """For people only; apply never reads these."""
+
+    status: str | None = None
+    model_id: str | None = None
+    error: str | None = None
+    cost_usd: float | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "model_id": self.model_id, "error": self.error,
+                "cost_usd": self.cost_usd, "note": self.note}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Display:
+        return cls(status=raw["status"], model_id=raw["model_id"], error=raw["error"],
+                   cost_usd=raw["cost_usd"], note=raw["note"])
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step. For ``job``, ``file`` and ``fine_tuned_model`` kinds, ``name`` is the remote id.
+
+    ``job_id`` is the job a model action is based on (the one followed, or superseded).
+    """
+
+    action: ActionType
+    kind: Kind
+    name: str
+    provider: str = DEFAULT_PROVIDER
+    job_id: str | None = None
+    upload: Upload | None = None
+    training: Training | None = None
+    depends_on: tuple[str, ...] = ()
+    changes: tuple[Change, ...] = ()
+    display: Display = field(default_factory=Display)
+
+    @property
+    def address(self) -> str:
+        base = f"{self.kind.value}.{self.name}"
+        return base if self.provider == DEFAULT_PROVIDER else f"{base}[{self.provider}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "kind": self.kind.value,
+            "name": self.name,
+            "address": self.address,
+            "provider": self.provider,
+            "job_id": self.job_id,
+            "upload": self.upload.to_dict() if self.upload else None,
+            "training": self.training.to_dict() if self.training else None,
+            "depends_on": list(self.depends_on),
+            "changes": [c.to_dict() for c in self.changes],
+            "display": self.display.to_dict(),
+        }
+
+    def decisive(self) -> dict[str, Any]:
+        """What apply would act on: no display fields, no provenance metadata."""
+        out = self.to_dict()
+        del out["display"]
+        if out["training"]:
+            meta = out["training"]["metadata"]
+            out["training"]["metadata"] = {
+                k: v for k, v in meta.items() if k not in PROVENANCE_KEYS
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Action:
+        return cls(
+            action=ActionType(raw["action"]),
+            kind=Kind(raw["kind"]),
+            name=raw["name"],
+            provider=raw["provider"],
+            job_id=raw["job_id"],
+            upload=Upload.from_dict(raw["upload"]) if raw["upload"] else None,
+            training=Training.from_dict(raw["training"]) if raw["training"] else None,
+            depends_on=tuple(raw["depends_on"]),
+            changes=tuple(Change.from_dict(c) for c in raw["changes"]),
+            display=Display.from_dict(raw["display"]),
+        )
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A warning or error about one subject (an address such as ``model.bot``)."""
+
+    code: str
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.message}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "subject": self.subject, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Notice:
+        return cls(code=raw["code"], subject=raw["subject"], message=raw["message"])
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the planner read that decides actions. Remote keys are ``provider/id``.
+
+    Jobs are recorded by status class (``live`` or the terminal status), so a running job's
+    progress does not make a saved plan stale, but it finishing does.
+    """
+
+    datasets: Mapping[str, str] = field(default_factory=dict)  # name -> sha256
+    models: Mapping[str, str] = field(default_factory=dict)  # name -> fingerprint
+    jobs: Mapping[str, str] = field(default_factory=dict)  # job -> status class
+    files: Mapping[str, str] = field(default_factory=dict)  # file -> file name
+    fine_tuned_models: tuple[str, ...] = ()
+    prune: bool = False
+    allow_delete_models: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "datasets": dict(sorted(self.datasets.items())),
+            "models": dict(sorted(self.models.items())),
+            "jobs": dict(sorted(self.jobs.items())),
+            "files": dict(sorted(self.files.items())),
+            "fine_tuned_models": sorted(self.fine_tuned_models),
+            "prune": self.prune,
+            "allow_delete_models": self.allow_delete_models,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Inputs:
+        return cls(
+            datasets=dict(raw["datasets"]),
+            models=dict(raw["models"]),
+            jobs=dict(raw["jobs"]),
+            files=dict(raw["files"]),
+            fine_tuned_models=tuple(raw["fine_tuned_models"]),
+            prune=raw["prune"],
+            allow_delete_models=raw["allow_delete_models"],
+        )
+
+
+def _mapping_drift(what: str, saved: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
+    reasons = []
+    for key in sorted(set(saved) | set(now)):
+        before, after = saved.get(key), now.get(key)
+        if before == after:
+            continue
+        if before is None:
+            reasons.append(f"{what} {key} appeared ({after})")
+        elif after is None:
+            reasons.append(f"{what} {key} is gone (was {before})")
+        else:
+            reasons.append(f"{what} {key} changed: {before} -> {after}")
+    return reasons
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    warnings: tuple[Notice, ...] = ()
+    errors: tuple[Notice, ...] = ()
+    inputs: Inputs = field(default_factory=Inputs)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {t.value: 0 for t in ActionType}
+        for action in self.actions:
+            counts[action.action.value] += 1
+        return counts
+
+    @property
+    def has_changes(self) -> bool:
+        return any(a.action in CHANGES for a in self.actions)
+
+    @property
+    def estimated_cost_usd(self) -> float:
+        """Known costs of the jobs this plan starts; actions with unknown cost add nothing."""
+        costs = [a.display.cost_usd for a in self.actions
+                 if a.action in STARTS_JOB and a.display.cost_usd is not None]
+        return round(sum(costs), 4)
+
+    @property
+    def plan_hash(self) -> str:
+        """sha256 of what apply would do. ok/pending actions are left out: a job finishing
+        elsewhere while a PR is in review must not invalidate its approval."""
+        decisive = {
+            "format_version": FORMAT_VERSION,
+            "actions": [a.decisive() for a in self.actions if a.action in CHANGES],
+            "errors": [e.to_dict() for e in self.errors],
+        }
+        return sha256_text(canonical_json(decisive))
+
+    def is_stale_against(self, other: Plan) -> list[str]:
+        """Why this (saved) plan no longer matches ``other`` (a fresh plan); [] if it does."""
+        mine, theirs = self.inputs, other.inputs
+        reasons = [
+            *_mapping_drift("dataset", mine.datasets, theirs.datasets),
+            *_mapping_drift("model", mine.models, theirs.models),
+            *_mapping_drift("job", mine.jobs, theirs.jobs),
+            *_mapping_drift("file", mine.files, theirs.files),
+        ]
+        for gone in sorted(set(mine.fine_tuned_models) - set(theirs.fine_tuned_models)):
+            reasons.append(f"fine-tuned model {gone} is gone")
+        for new in sorted(set(theirs.fine_tuned_models) - set(mine.fine_tuned_models)):
+            reasons.append(f"fine-tuned model {new} appeared")
+        if (mine.prune, mine.allow_delete_models) != (theirs.prune, theirs.allow_delete_models):
+            reasons.append("planned with different prune options")
+        return reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "plan_hash": self.plan_hash,
+            "has_changes": self.has_changes,
+            "summary": self.summary,
+            "estimated_cost_usd": self.estimated_cost_usd,
+            "actions": [a.to_dict() for a in self.actions],
+            "warnings": [w.to_dict() for w in self.warnings],
+            "errors": [e.to_dict() for e in self.errors],
+            "inputs": self.inputs.to_dict(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "plan.json") -> Plan:
+        """Parse a saved plan; refuses other format versions and edited or corrupted plans."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FtopsError(f"not valid JSON: {exc.msg}", path=source, line=exc.lineno,
+                             hint="save plans with `ftops plan --out FILE`") from None
+        if not isinstance(raw, dict) or "format_version" not in raw:
+            raise FtopsError("not an ftops plan (no format_version)", path=source)
+        if raw["format_version"] != FORMAT_VERSION:
+            raise FtopsError(
+                f"plan format_version {raw['format_version']!r} is not supported "
+                f"(this ftops reads {FORMAT_VERSION})", path=source,
+                hint="re-run `ftops plan` with this version of ftops")
+        try:
+            plan = cls(
+                actions=tuple(Action.from_dict(a) for a in raw["actions"]),
+                warnings=tuple(Notice.from_dict(w) for w in raw["warnings"]),
+                errors=tuple(Notice.from_dict(e) for e in raw["errors"]),
+                inputs=Inputs.from_dict(raw["inputs"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FtopsError(f"malformed plan ({type(exc).__name__}: {exc})", path=source,
+                             hint="re-run `ftops plan`") from None
+        if raw.get("plan_hash") != plan.plan_hash:
+            raise FtopsError("plan_hash does not match the plan's content", path=source,
+                             hint="the file was edited or corrupted; re-run `ftops plan`")
+        return plan

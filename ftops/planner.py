@@ -1,0 +1,497 @@
+"""The planner: a pure function from (desired, actual, options, today) to a Plan."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from deepdiff import DeepDiff
+from deepdiff.helper import NotPresent
+
+from ftops import catalog
+from ftops.errors import FtopsError
+from ftops.identity import (
+    FINE_TUNE_PURPOSE,
+    RESERVED_PREFIX,
+    dataset_filename,
+    fingerprints,
+    is_dataset_file,
+    job_metadata,
+    normalize_hyperparameters,
+    sha256_from_filename,
+)
+from ftops.plan import (
+    STARTS_JOB,
+    Action,
+    ActionType,
+    Change,
+    DatasetRef,
+    Display,
+    Inputs,
+    Kind,
+    Notice,
+    Plan,
+    Training,
+    Upload,
+)
+from ftops.state import Actual, Desired, DesiredModel, Job, RemoteFile
+
+WARN_DAYS = 90
+_SECRET = re.compile(r"\bsk-[A-Za-z0-9_*\-]{6,}")
+
+
+def plan(
+    desired: Desired,
+    actual: Actual,
+    *,
+    prune: bool = False,
+    allow_delete_models: bool = False,
+    today: dt.date,
+) -> Plan:
+    """Compare what the specs declare with what the account holds. Reads nothing else."""
+    planner = _Planner(desired, actual, today)
+    return planner.run(prune=prune, allow_delete_models=allow_delete_models)
+
+
+@dataclass(frozen=True)
+class _Needed:
+    """One dataset's bytes needed on one provider, and the remote file that holds them."""
+
+    provider: str
+    sha256: str
+    names: tuple[str, ...]
+    file: RemoteFile | None
+
+    @property
+    def upload_address(self) -> str:
+        return Action(ActionType.UPLOAD, Kind.DATASET, self.names[0], self.provider).address
+
+
+def _redact(text: str) -> str:
+    # API error messages are copied into plans and PR comments; never let a key ride along.
+    return _SECRET.sub("sk-***", text)
+
+
+def _labels(metadata: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in metadata.items() if not k.startswith(RESERVED_PREFIX)}
+
+
+def _suffix_of(fine_tuned_model: str | None) -> tuple[bool, str | None]:
+    """(known, suffix) from ``ft:<base>:<org>:<suffix>:<id>``; jobs do not report the suffix."""
+    parts = (fine_tuned_model or "").split(":")
+    if len(parts) != 5 or parts[0] != "ft":
+        return False, None
+    return True, parts[3] or None
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change, ...]:
+    tree = DeepDiff(dict(before), dict(after), view="tree")
+    changes = []
+    for items in tree.values():
+        for item in items:
+            path = ".".join(str(p) for p in item.path(output_format="list"))
+            old = None if isinstance(item.t1, NotPresent) else item.t1
+            new = None if isinstance(item.t2, NotPresent) else item.t2
+            changes.append(Change(path=path, before=old, after=new))
+    return tuple(sorted(changes, key=lambda c: c.path))
+
+
+class _Planner:
+    def __init__(self, desired: Desired, actual: Actual, today: dt.date) -> None:
+        self.desired = desired
+        self.actual = actual
+        self.today = today
+        self.catalog = catalog.load()
+        self.fingerprints = fingerprints(desired)
+        self.jobs = actual.project_jobs(desired.repo)
+        self.files_by_id = {(f.provider, f.id): f for f in actual.files}
+        self.trained: dict[str, str | None] = {}  # ok model -> its fine-tuned model id
+        self.wanted_uploads: set[tuple[str, str]] = set()
+        self.warnings: list[Notice] = []
+        self.errors: list[Notice] = []
+
+    def run(self, *, prune: bool, allow_delete_models: bool) -> Plan:
+        needed = self._needed_datasets()
+        models = self._model_actions(needed)
+        uploads = [self._upload(n) for key, n in needed.items()
+                   if n.file is None and key in self.wanted_uploads]
+        pruned = self._prune(needed, allow_delete_models) if prune else []
+        self._provider_warnings()
+        return Plan(
+            actions=(*uploads, *models, *pruned),
+            warnings=_sorted_notices(self.warnings),
+            errors=_sorted_notices(self.errors),
+            inputs=self._inputs(needed, prune=prune, allow_delete_models=allow_delete_models),
+        )
+
+    # -- datasets ---------------------------------------------------------------------------
+
+    def _needed_datasets(self) -> dict[tuple[str, str], _Needed]:
+        """Per (provider, sha256): bytes a declared model trains on there, and its remote file."""
+        names: dict[tuple[str, str], set[str]] = {}
+        for model in self.desired.models:
+            for name in (model.training, model.validation):
+                if name is not None:
+                    dataset = self.desired.dataset(name)
+                    assert dataset is not None  # fingerprints() checked every reference
+                    names.setdefault((model.provider, dataset.sha256), set()).add(name)
+        needed = {}
+        for (provider, sha), group in sorted(names.items(),
+                                             key=lambda kv: (kv[0][0], min(kv[1]))):
+            first = self.desired.dataset(min(group))
+            assert first is not None
+            candidates = [f for f in self.actual.files
+                          if f.provider == provider and is_dataset_file(f, sha, first.size)]
+            file = min(candidates, key=lambda f: (f.created_at, f.id), default=None)
+            needed[(provider, sha)] = _Needed(provider, sha, tuple(sorted(group)), file)
+        return needed
+
+    def _upload(self, needed: _Needed) -> Action:
+        dataset = self.desired.dataset(needed.names[0])
+        assert dataset is not None
+        upload = Upload(path=dataset.path, sha256=dataset.sha256, size=dataset.size,
+                        filename=dataset_filename(dataset.sha256), datasets=needed.names)
+        return Action(ActionType.UPLOAD, Kind.DATASET, dataset.name, needed.provider,
+                      upload=upload)
+
+    def _dataset_ref(
+        self, model: DesiredModel, name: str, needed: Mapping[tuple[str, str], _Needed]
+    ) -> tuple[DatasetRef, str | None]:
+        """The reference a job trains on, and the upload it waits for (if any)."""
+        dataset = self.desired.dataset(name)
+        assert dataset is not None
+        entry = needed[(model.provider, dataset.sha256)]
+        if entry.file is not None:
+            return DatasetRef(name, dataset.sha256, entry.file.id), None
+        self.wanted_uploads.add((model.provider, dataset.sha256))
+        return DatasetRef(name, dataset.sha256, None), entry.upload_address
+
+    def _file_hash(self, provider: str, file_id: str) -> str:
+        """A job's file as the dataset hash its name carries, else as the bare file id."""
+        file = self.files_by_id.get((provider, file_id))
+        return (sha256_from_filename(file.filename) if file else None) or file_id
+
+    # -- models -----------------------------------------------------------------------------
+
+    def _depth(self, model: DesiredModel) -> int:
+        parent = self.desired.model(model.parent) if model.parent else None
+        return 0 if parent is None else 1 + self._depth(parent)
+
+    def _model_actions(self, needed: Mapping[tuple[str, str], _Needed]) -> list[Action]:
+        done: dict[str, Action] = {}
+        for model in sorted(self.desired.models, key=lambda m: (self._depth(m), m.name)):
+            done[model.name] = self._model_action(model, done, needed)
+        return list(done.values())
+
+    def _latest_previous(self, model: DesiredModel) -> Job | None:
+        jobs = [j for j in self.jobs
+                if j.provider == model.provider and j.metadata["ftops_model"] == model.name
+                and j.status != "cancelled"]
+        return max(jobs, key=lambda j: (j.created_at, j.id), default=None)
+
+    def _model_action(
+        self,
+        model: DesiredModel,
+        done: Mapping[str, Action],
+        needed: Mapping[tuple[str, str], _Needed],
+    ) -> Action:
+        fingerprint = self.fingerprints[model.name]
+        subject = f"model.{model.name}"
+        metadata = self._metadata(model, fingerprint, subject)
+        current = self.actual.current_job(self.desired.repo, model.provider, fingerprint)
+        previous = None if current else self._latest_previous(model)
+        parent = done.get(model.parent) if model.parent else None
+        self._base_warnings(model, subject)
+        self._superseded_warnings(model, fingerprint, subject)
+
+        if current is None:
+            kind = ActionType.REPLACE if previous else ActionType.TRAIN
+        elif current.live:
+            kind = ActionType.PENDING
+        elif current.status == "succeeded":
+            kind = ActionType.OK
+            self.trained[model.name] = current.fine_tuned_model
+        else:
+            kind = ActionType.RETRY
+
+        base = model.base
+        depends_on: list[str] = []
+        note = f"replaces job {previous.id}" if previous else None
+        if current is not None and current.metadata["ftops_model"] != model.name:
+            note = f"trained as model {current.metadata['ftops_model']}"
+        if parent is not None:
+            if parent.provider != model.provider:
+                self.errors.append(Notice(
+                    "parent_provider", subject,
+                    f"chains on {parent.address}, which trains on another provider; "
+                    "a fine-tuned model can only be trained further where it lives"))
+            base = self.trained.get(parent.name)
+            if kind in STARTS_JOB and parent.action != ActionType.OK:
+                kind = ActionType.BLOCKED
+                depends_on.append(parent.address)
+                note = f"waits for {parent.address} ({parent.action.value})"
+
+        changes: tuple[Change, ...] = ()
+        if previous is not None:
+            changes = self._changes(model, fingerprint, previous, base)
+        elif current is not None and kind in (ActionType.OK, ActionType.PENDING):
+            changes = _diff({"metadata": _labels(current.metadata)},
+                            {"metadata": dict(model.metadata)})
+            if changes:
+                note = "labels differ from the job's; they apply to the next job (no retrain)"
+
+        training = None
+        if kind in STARTS_JOB:
+            training_ref, upload = self._dataset_ref(model, model.training, needed)
+            validation_ref = None
+            uploads = [upload]
+            if model.validation is not None:
+                validation_ref, upload = self._dataset_ref(model, model.validation, needed)
+                uploads.append(upload)
+            depends_on.extend(u for u in uploads if u is not None)
+            training = Training(
+                fingerprint=fingerprint,
+                base=base,
+                parent=model.parent,
+                training=training_ref,
+                validation=validation_ref,
+                method=model.method,
+                hyperparameters=dict(sorted(model.hyperparameters.items())),
+                suffix=model.suffix,
+                seed=model.seed,
+                metadata=metadata,
+            )
+            self._spending_checks(model, subject, kind)
+
+        job = current or previous
+        return Action(
+            kind,
+            Kind.MODEL,
+            model.name,
+            model.provider,
+            job_id=job.id if job else None,
+            training=training,
+            depends_on=tuple(sorted(set(depends_on))),
+            changes=changes,
+            display=Display(
+                status=current.status if current else None,
+                model_id=current.fine_tuned_model if kind == ActionType.OK and current else None,
+                error=_job_error(current) if kind == ActionType.RETRY and current else None,
+                cost_usd=model.estimated_cost_usd if kind in STARTS_JOB else None,
+                note=note,
+            ),
+        )
+
+    def _metadata(self, model: DesiredModel, fingerprint: str, subject: str) -> dict[str, str]:
+        try:
+            return job_metadata(model, fingerprint=fingerprint, repo=self.desired.repo,
+                                commit=self.desired.commit)
+        except FtopsError as exc:
+            self.errors.append(Notice("job_metadata", subject, str(exc)))
+            return {}
+
+    def _changes(
+        self, model: DesiredModel, fingerprint: str, previous: Job, base: str | None
+    ) -> tuple[Change, ...]:
+        """Field-level diff between the previous job's config and the new one.
+
+        Values the new spec leaves to the API (``auto``, no seed) and values the old job cannot
+        tell (its suffix before it succeeds) are left out: they would be noise, not changes.
+        """
+        validation = self.desired.dataset(model.validation) if model.validation else None
+        training = self.desired.dataset(model.training)
+        assert training is not None
+        before: dict[str, Any] = {
+            "base": previous.model,
+            "training": self._file_hash(previous.provider, previous.training_file),
+            "validation": (self._file_hash(previous.provider, previous.validation_file)
+                           if previous.validation_file else None),
+            "method": previous.method,
+            "metadata": _labels(previous.metadata),
+        }
+        after: dict[str, Any] = {
+            "base": base or f"(model.{model.parent} once trained)",
+            "training": training.sha256,
+            "validation": validation.sha256 if validation else None,
+            "method": model.method,
+            "metadata": dict(model.metadata),
+        }
+        new_h = normalize_hyperparameters(model.hyperparameters)
+        old_h = normalize_hyperparameters(previous.hyperparameters)
+        before["hyperparameters"] = {k: old_h[k] for k in new_h if k in old_h}
+        after["hyperparameters"] = new_h
+        if model.seed is not None:
+            before["seed"], after["seed"] = previous.seed, model.seed
+        known, old_suffix = _suffix_of(previous.fine_tuned_model)
+        if known:
+            before["suffix"], after["suffix"] = old_suffix, model.suffix
+        changes = _diff(before, after)
+        if changes:
+            return changes
+        return (Change("fingerprint", previous.metadata.get("ftops_fingerprint"), fingerprint),)
+
+    # -- warnings and errors ----------------------------------------------------------------
+
+    def _days(self, day: dt.date) -> str:
+        days = (day - self.today).days
+        if days < 0:
+            return f"{-days} days ago"
+        return "today" if days == 0 else f"in {days} days"
+
+    def _base_warnings(self, model: DesiredModel, subject: str) -> None:
+        root = model
+        while root.parent is not None:
+            parent = self.desired.model(root.parent)
+            assert parent is not None
+            root = parent
+        base = root.base
+        assert base is not None  # fingerprints() checked it
+        info = self.catalog.model(base)
+        dates = [m.shutdown_date for m in self.actual.models
+                 if m.provider == model.provider and m.id == base and m.shutdown_date]
+        if info is not None and info.shutdown_date is not None:
+            dates.append(info.shutdown_date)
+        if not dates:
+            return
+        day = min(dates)
+        if (day - self.today).days <= WARN_DAYS:
+            verb = "shut down" if day < self.today else "shuts down"
+            self.warnings.append(Notice(
+                "base_shutdown", subject,
+                f"base model {base} {verb} on {day.isoformat()} ({self._days(day)}); "
+                "plan a move to a newer base model"))
+
+    def _superseded_warnings(self, model: DesiredModel, fingerprint: str, subject: str) -> None:
+        for job in self.jobs:
+            if (job.live and job.provider == model.provider
+                    and job.metadata["ftops_model"] == model.name
+                    and job.metadata.get("ftops_fingerprint") != fingerprint):
+                self.warnings.append(Notice(
+                    "superseded_job", subject,
+                    f"job {job.id} ({job.status}) trains an earlier version of this model "
+                    "and keeps running unless cancelled"))
+
+    def _provider_closed(self, provider_type: str | None) -> dt.date | None:
+        """The provider's last day for new jobs, if the catalog knows one."""
+        info = self.catalog.provider(provider_type) if provider_type else None
+        return info.last_new_jobs_date if info else None
+
+    def _spending_checks(self, model: DesiredModel, subject: str, kind: ActionType) -> None:
+        last = self._provider_closed(model.provider_type)
+        if last is not None and self.today > last:
+            self.errors.append(Notice(
+                "provider_closed", subject,
+                f"cannot {kind.value}: provider {model.provider} accepts no new fine-tuning "
+                f"jobs since {last.isoformat()}"))
+        if model.max_cost_usd is None:
+            return
+        if model.estimated_cost_usd is None:
+            self.warnings.append(Notice(
+                "cost_unknown", subject,
+                f"max_cost_usd {model.max_cost_usd:g} cannot be checked: no price known "
+                f"for this base model and method"))
+        elif model.estimated_cost_usd > model.max_cost_usd:
+            self.errors.append(Notice(
+                "over_budget", subject,
+                f"estimated cost ${model.estimated_cost_usd:.2f} exceeds max_cost_usd "
+                f"${model.max_cost_usd:.2f}; raise the budget or shrink the job"))
+
+    def _provider_warnings(self) -> None:
+        for provider, provider_type in sorted({(m.provider, m.provider_type)
+                                               for m in self.desired.models},
+                                              key=lambda p: (p[0], p[1] or "")):
+            last = self._provider_closed(provider_type)
+            if last is None or (last - self.today).days > WARN_DAYS:
+                continue
+            if last < self.today:
+                text = (f"accepted its last new fine-tuning jobs on {last.isoformat()} "
+                        f"({self._days(last)}); jobs can no longer be started")
+            else:
+                text = (f"accepts new fine-tuning jobs until {last.isoformat()} "
+                        f"({self._days(last)})")
+            self.warnings.append(Notice("provider_closing", f"provider.{provider}", text))
+
+    # -- prune ------------------------------------------------------------------------------
+
+    def _prune(
+        self, needed: Mapping[tuple[str, str], _Needed], allow_delete_models: bool
+    ) -> list[Action]:
+        declared = {m.name for m in self.desired.models}
+        claimed = {(m.provider, self.fingerprints[m.name]) for m in self.desired.models}
+
+        def undeclared(job: Job) -> bool:
+            return (job.metadata["ftops_model"] not in declared
+                    and (job.provider, job.metadata.get("ftops_fingerprint")) not in claimed)
+
+        live = [j for j in self.actual.jobs if j.live]
+        actions = [
+            Action(ActionType.CANCEL, Kind.JOB, j.id, j.provider, job_id=j.id,
+                   display=Display(status=j.status, note=_gone(j)))
+            for j in sorted(self.jobs, key=lambda j: (j.provider, j.id))
+            if j.live and undeclared(j)
+        ]
+        keep = {(n.provider, n.file.id) for n in needed.values() if n.file is not None}
+        keep |= {(j.provider, f) for j in live for f in (j.training_file, j.validation_file) if f}
+        actions += [
+            Action(ActionType.DELETE, Kind.FILE, f.id, f.provider,
+                   display=Display(note=f"dataset file {f.filename[:18]}… is not used by "
+                                        "any declared model"))
+            for f in sorted(self.actual.files, key=lambda f: (f.provider, f.id))
+            if f.purpose == FINE_TUNE_PURPOSE and sha256_from_filename(f.filename)
+            and (f.provider, f.id) not in keep
+        ]
+        existing = {(m.provider, m.id) for m in self.actual.models}
+        in_use = {(m.provider, m.base) for m in self.desired.models if m.parent is None}
+        in_use |= {(j.provider, j.model) for j in live}
+        orphans = [j for j in sorted(self.jobs, key=lambda j: (j.provider, j.id))
+                   if j.status == "succeeded" and j.fine_tuned_model and undeclared(j)
+                   and (j.provider, j.fine_tuned_model) in existing
+                   and (j.provider, j.fine_tuned_model) not in in_use]
+        if allow_delete_models:
+            actions += [
+                Action(ActionType.DELETE, Kind.FINE_TUNED_MODEL, str(j.fine_tuned_model),
+                       j.provider, job_id=j.id, display=Display(note=_gone(j)))
+                for j in orphans
+            ]
+        elif orphans:
+            ids = ", ".join(str(j.fine_tuned_model) for j in orphans)
+            self.warnings.append(Notice(
+                "models_kept", "prune",
+                f"kept {len(orphans)} fine-tuned model(s) of models no longer declared ({ids}); "
+                "pass --allow-delete-models to delete them"))
+        return actions
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def _inputs(
+        self, needed: Mapping[tuple[str, str], _Needed], *, prune: bool, allow_delete_models: bool
+    ) -> Inputs:
+        outputs = {(j.provider, j.fine_tuned_model) for j in self.jobs if j.fine_tuned_model}
+        return Inputs(
+            datasets={name: sha for (_, sha), n in needed.items() for name in n.names},
+            models=dict(sorted(self.fingerprints.items())),
+            jobs={f"{j.provider}/{j.id}": j.status_class for j in self.jobs},
+            files={f"{f.provider}/{f.id}": f.filename for f in self.actual.files
+                   if f.purpose == FINE_TUNE_PURPOSE and sha256_from_filename(f.filename)},
+            fine_tuned_models=tuple(sorted(f"{m.provider}/{m.id}" for m in self.actual.models
+                                           if (m.provider, m.id) in outputs)),
+            prune=prune,
+            allow_delete_models=allow_delete_models,
+        )
+
+
+def _gone(job: Job) -> str:
+    return f"model {job.metadata['ftops_model']} is no longer declared"
+
+
+def _job_error(job: Job) -> str:
+    if job.error is None:
+        return "failed without an error message"
+    return _redact(f"{job.error.code}: {job.error.message}")
+
+
+def _sorted_notices(notices: Iterable[Notice]) -> tuple[Notice, ...]:
+    return tuple(sorted(set(notices), key=lambda n: (n.subject, n.code, n.message)))

@@ -1,0 +1,209 @@
+"""The SDK boundary: read an account in pages, create/cancel/delete, and convert every SDK object
+into ftops's own frozen dataclasses so nothing above this module sees an SDK type."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openai
+from openai import OpenAI
+
+from ftops.errors import FtopsError
+from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename
+from ftops.state import DEFAULT_PROVIDER, Actual, Job, JobError, RemoteFile, RemoteModel
+
+JOBS_PAGE = 100
+FILES_PAGE = 10_000  # the API's maximum: one request for almost every account
+# Files at least this large go through the Uploads API with parts sent in parallel.
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PART_SIZE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    id: str
+    created_at: int
+    level: str
+    message: str
+
+
+def _to_file(obj: Any, provider: str) -> RemoteFile:
+    return RemoteFile(
+        id=obj.id,
+        filename=obj.filename,
+        bytes=obj.bytes,
+        purpose=obj.purpose,
+        created_at=obj.created_at,
+        provider=provider,
+    )
+
+
+def _hyperparameters(obj: Any) -> tuple[str, dict[str, Any]]:
+    """Method type and its hyperparameters, from ``method`` or the legacy top-level field."""
+    method = getattr(obj, "method", None)
+    kind = getattr(method, "type", None) or "supervised"
+    section = getattr(method, kind, None) if method is not None else None
+    params = getattr(section, "hyperparameters", None) or getattr(obj, "hyperparameters", None)
+    values = params.model_dump(exclude_none=True) if params is not None else {}
+    return kind, values
+
+
+def to_job(obj: Any, provider: str = DEFAULT_PROVIDER) -> Job:
+    kind, params = _hyperparameters(obj)
+    error = None
+    if obj.error is not None and (obj.error.code or obj.error.message):
+        error = JobError(code=obj.error.code or "", message=obj.error.message or "",
+                         param=obj.error.param)
+    return Job(
+        id=obj.id,
+        status=obj.status,
+        model=obj.model,
+        training_file=obj.training_file,
+        created_at=obj.created_at,
+        validation_file=obj.validation_file,
+        method=kind,
+        hyperparameters=params,
+        seed=obj.seed,
+        fine_tuned_model=obj.fine_tuned_model,
+        trained_tokens=obj.trained_tokens,
+        error=error,
+        metadata=dict(obj.metadata or {}),
+        provider=provider,
+    )
+
+
+def _to_model(obj: Any, provider: str) -> RemoteModel:
+    shutdown = getattr(obj, "shutdown_date", None)
+    if isinstance(shutdown, str):
+        shutdown = dt.date.fromisoformat(shutdown)
+    return RemoteModel(id=obj.id, owned_by=obj.owned_by, created=obj.created,
+                       shutdown_date=shutdown, provider=provider)
+
+
+def make_client(*, base_url: str | None = None, api_key: str | None = None,
+                max_retries: int = 2) -> OpenAI:
+    """A client from explicit values or the SDK's own environment variables."""
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    if not key:
+        raise FtopsError("no API key: OPENAI_API_KEY is not set",
+                         hint="export OPENAI_API_KEY, or try ftops with --emulator")
+    return OpenAI(api_key=key, base_url=base_url, max_retries=max_retries)
+
+
+class Remote:
+    """One provider's account, read and changed through the official SDK."""
+
+    def __init__(self, client: OpenAI, *, repo: str, provider: str = DEFAULT_PROVIDER) -> None:
+        self.client = client
+        self.repo = repo
+        self.provider = provider
+
+    # --- reads -------------------------------------------------------------------------------
+    def files(self) -> tuple[RemoteFile, ...]:
+        page = self.client.files.list(purpose=FINE_TUNE_PURPOSE, limit=FILES_PAGE, order="asc")
+        return tuple(_to_file(f, self.provider) for f in page)
+
+    def jobs(self, **metadata: str) -> tuple[Job, ...]:
+        """This repository's ftops jobs (one metadata-filtered listing, paginated)."""
+        wanted = {"ftops_repo": self.repo, **metadata}
+        page = self.client.fine_tuning.jobs.list(limit=JOBS_PAGE, metadata=wanted)
+        return tuple(to_job(j, self.provider) for j in page)
+
+    def models(self) -> tuple[RemoteModel, ...]:
+        return tuple(_to_model(m, self.provider) for m in self.client.models.list())
+
+    def read(self) -> Actual:
+        """The whole account state the planner needs: O(pages) requests, not O(models)."""
+        return Actual(files=self.files(), jobs=self.jobs(), models=self.models())
+
+    def job(self, job_id: str) -> Job:
+        return to_job(self.client.fine_tuning.jobs.retrieve(job_id), self.provider)
+
+    def events(self, job_id: str) -> list[JobEvent]:
+        """A job's events, oldest first."""
+        page = self.client.fine_tuning.jobs.list_events(job_id, limit=100)
+        events = [JobEvent(e.id, e.created_at, e.level, e.message) for e in page]
+        return sorted(events, key=lambda e: (e.created_at, e.id))
+
+    def file_text(self, file_id: str) -> str:
+        return self.client.files.content(file_id).text
+
+    # --- changes -----------------------------------------------------------------------------
+    def upload(self, path: Path, sha256: str, *, parallel: int = 4,
+               threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE) -> RemoteFile:
+        """Upload a dataset under its hash-carrying name; large files in parallel parts."""
+        name = dataset_filename(sha256)
+        size = path.stat().st_size
+        if size < threshold:
+            with path.open("rb") as fh:
+                obj = self.client.files.create(file=(name, fh), purpose=FINE_TUNE_PURPOSE)
+            return _to_file(obj, self.provider)
+        return self._upload_parts(path, name, size, parallel=parallel, part_size=part_size)
+
+    def _upload_parts(self, path: Path, name: str, size: int, *, parallel: int,
+                      part_size: int) -> RemoteFile:
+        upload = self.client.uploads.create(bytes=size, filename=name,
+                                            mime_type="application/jsonl",
+                                            purpose=FINE_TUNE_PURPOSE)
+        offsets = range(0, size, part_size)
+
+        def send(offset: int) -> str:
+            with path.open("rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read(part_size)
+            return self.client.uploads.parts.create(upload.id, data=chunk).id
+
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+                part_ids = list(pool.map(send, offsets))
+            done = self.client.uploads.complete(upload.id, part_ids=part_ids, md5=_md5(path))
+        except BaseException:
+            # Leave nothing half-way: a pending upload would otherwise linger for an hour.
+            with contextlib.suppress(openai.APIError):
+                self.client.uploads.cancel(upload.id)
+            raise
+        if done.file is None:
+            raise FtopsError(f"upload of {path} completed without a file", path=str(path))
+        return _to_file(done.file, self.provider)
+
+    def create_job(self, *, model: str, training_file: str, validation_file: str | None,
+                   method: str, hyperparameters: Mapping[str, Any], suffix: str | None,
+                   seed: int | None, metadata: Mapping[str, str]) -> Job:
+        args: dict[str, Any] = {
+            "model": model,
+            "training_file": training_file,
+            "method": {"type": method, method: {"hyperparameters": dict(hyperparameters)}},
+            "metadata": dict(metadata),
+        }
+        if validation_file:
+            args["validation_file"] = validation_file
+        if suffix:
+            args["suffix"] = suffix
+        if seed is not None:
+            args["seed"] = seed
+        return to_job(self.client.fine_tuning.jobs.create(**args), self.provider)
+
+    def cancel_job(self, job_id: str) -> None:
+        self.client.fine_tuning.jobs.cancel(job_id)
+
+    def delete_file(self, file_id: str) -> None:
+        self.client.files.delete(file_id)
+
+    def delete_model(self, model_id: str) -> None:
+        self.client.models.delete(model_id)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,168 @@
+"""Desired state (what the specs declare) and actual state (what the account holds).
+
+Both are plain frozen data: the spec layer and dataset analysis fill ``Desired``; ``remote.py``
+converts SDK objects into ``Actual``. The planner compares the two and never sees either source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_PROVIDER = "openai"
+
+# A hyperparameter value as the API takes it: "auto" or a number.
+HyperValue = str | int | float
+
+FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where in the specs something was declared, so errors can name file and line."""
+
+    path: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class DesiredDataset:
+    name: str
+    path: str  # as apply opens it: relative to the repository root, or absolute
+    sha256: str
+    size: int
+    format: str = "chat"
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class DesiredModel:
+    """A model entry after spec resolution.
+
+    ``base`` is a literal model id (aliases already resolved) unless ``parent`` names another
+    declared model this one chains on; then ``base`` is ignored and the parent's result is used.
+    ``estimated_cost_usd`` comes from dataset analysis (tokens x epochs x price); None = unknown.
+    ``provider_type`` selects the catalog's provider facts (``openai``, ``azure``); None for an
+    endpoint the catalog says nothing about (a local or third-party OpenAI-compatible server).
+    """
+
+    name: str
+    training: str  # dataset name
+    base: str | None = None
+    parent: str | None = None
+    validation: str | None = None
+    method: str = "supervised"
+    hyperparameters: Mapping[str, HyperValue] = field(default_factory=dict)
+    suffix: str | None = None
+    seed: int | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    max_cost_usd: float | None = None
+    estimated_cost_usd: float | None = None
+    provider: str = DEFAULT_PROVIDER
+    provider_type: str | None = DEFAULT_PROVIDER
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class Desired:
+    """Everything declared, plus where it is declared from (stamped onto jobs, never hashed).
+
+    ``repo`` identifies this repository (e.g. its remote URL); only jobs whose ``ftops_repo``
+    metadata equals it belong to this project. ``commit`` is HEAD, recorded for provenance.
+    """
+
+    datasets: tuple[DesiredDataset, ...]
+    models: tuple[DesiredModel, ...]
+    repo: str = ""
+    commit: str | None = None
+
+    def dataset(self, name: str) -> DesiredDataset | None:
+        return next((d for d in self.datasets if d.name == name), None)
+
+    def model(self, name: str) -> DesiredModel | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    id: str
+    filename: str
+    bytes: int
+    purpose: str
+    created_at: int
+    provider: str = DEFAULT_PROVIDER
+
+
+@dataclass(frozen=True)
+class JobError:
+    code: str
+    message: str
+    param: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A fine-tuning job. ``method`` is the method type; ``hyperparameters`` its values."""
+
+    id: str
+    status: str
+    model: str
+    training_file: str
+    created_at: int
+    validation_file: str | None = None
+    method: str = "supervised"
+    hyperparameters: Mapping[str, HyperValue] = field(default_factory=dict)
+    seed: int | None = None
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    error: JobError | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    provider: str = DEFAULT_PROVIDER
+
+    @property
+    def live(self) -> bool:
+        # Any status the API may add later that is not terminal counts as still running.
+        return self.status not in FINISHED_STATUSES
+
+    @property
+    def status_class(self) -> str:
+        """What the planner decides on: ``live`` or the terminal status (not live progress)."""
+        return "live" if self.live else self.status
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    id: str
+    owned_by: str = ""
+    created: int = 0
+    shutdown_date: dt.date | None = None
+    provider: str = DEFAULT_PROVIDER
+
+
+@dataclass(frozen=True)
+class Actual:
+    """What the account(s) hold. Each object carries the provider it was read from."""
+
+    files: tuple[RemoteFile, ...] = ()
+    jobs: tuple[Job, ...] = ()
+    models: tuple[RemoteModel, ...] = ()
+
+    def project_jobs(self, repo: str) -> tuple[Job, ...]:
+        """Jobs ftops created for this repository; all other jobs are never looked at."""
+        return tuple(
+            j
+            for j in self.jobs
+            if "ftops_model" in j.metadata and j.metadata.get("ftops_repo", "") == repo
+        )
+
+    def current_job(self, repo: str, provider: str, fingerprint: str) -> Job | None:
+        """The latest non-cancelled job of this project that trained ``fingerprint``."""
+        jobs = [
+            j
+            for j in self.project_jobs(repo)
+            if j.provider == provider
+            and j.metadata.get("ftops_fingerprint") == fingerprint
+            and j.status != "cancelled"
+        ]
+        return max(jobs, key=lambda j: (j.created_at, j.id), default=None)

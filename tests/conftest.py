@@ -1,0 +1,93 @@
+"""Shared fixtures: a fresh in-process emulator per test and a strict SDK client pointed at it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+import pytest
+
+from ftops.emulator import Emulator
+
+
+def make_chat_jsonl(n: int = 10, *, tag: str = "", bad_line: int | None = None) -> bytes:
+    """``n`` valid chat examples as JSONL bytes; ``tag`` varies the content (and so the hash);
+    ``bad_line`` (1-based) replaces that line with an example that has no assistant message."""
+    lines = []
+    for i in range(1, n + 1):
+        messages = [
+            {"role": "system", "content": "You answer briefly."},
+            {"role": "user", "content": f"Question {i}{tag}?"},
+            {"role": "assistant", "content": f"Answer {i}{tag}."},
+        ]
+        if i == bad_line:
+            messages = messages[:2]
+        lines.append(json.dumps({"messages": messages}))
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def chat_jsonl() -> Callable[..., bytes]:
+    """The ``make_chat_jsonl`` helper, for tests that prefer fixtures to imports."""
+    return make_chat_jsonl
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """A fresh emulator on a free port; jobs finish on the next read (job_seconds=0)."""
+    with Emulator(job_seconds=0) as emu:
+        yield emu
+
+
+def sdk_client(base_url: str, *, max_retries: int = 0, strict: bool = True) -> openai.OpenAI:
+    """The real SDK, strict about response shapes, ignoring proxy settings of the environment."""
+    return openai.OpenAI(
+        base_url=base_url,
+        api_key="sk-test",
+        max_retries=max_retries,
+        _strict_response_validation=strict,
+        http_client=openai.DefaultHttpxClient(trust_env=False),
+    )
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[openai.OpenAI]:
+    """A strict SDK client for ``emulator``; no retries, so errors surface at once."""
+    with sdk_client(emulator.base_url) as sdk:
+        yield sdk
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def raw_request(
+    url: str,
+    method: str = "GET",
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> RawResponse:
+    """One plain HTTP request (no SDK, no retries, no proxy): for auth and malformed requests."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return RawResponse(
+            response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        )
+    finally:
+        conn.close()

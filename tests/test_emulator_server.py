@@ -1,0 +1,213 @@
+"""The emulator as a server: auth, routing, request log, models, persistence, CLI and demo."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import openai
+import pytest
+from click.testing import CliRunner
+from conftest import make_chat_jsonl, raw_request, sdk_client
+
+from ftops.cli import main
+from ftops.emulator import Emulator
+from ftops.errors import FtopsError
+
+
+def test_missing_key_is_401_with_openai_error_body(emulator: Emulator) -> None:
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Basic abc"}):
+        raw = raw_request(emulator.base_url + "/files", headers=headers)
+        assert raw.status == 401
+        error = raw.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"}
+        assert error["type"] == "invalid_request_error"
+        assert error["message"].startswith("You didn't provide an API key.")
+    assert [e["status"] for e in emulator.requests()] == [401, 401, 401]
+
+
+def test_key_is_never_echoed_or_logged(emulator: Emulator) -> None:
+    secret = "sk-very-secret-value"
+    raw = raw_request(
+        emulator.base_url + "/files/file-x", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert raw.status == 404
+    assert secret not in raw.body.decode()
+    assert secret not in json.dumps(emulator.requests())
+
+
+def test_unknown_route_and_method(emulator: Emulator) -> None:
+    auth = {"Authorization": "Bearer k"}
+    raw = raw_request(emulator.base_url + "/chat/nothing", headers=auth)
+    assert raw.status == 404
+    assert raw.json()["error"]["message"] == "Invalid URL (GET /v1/chat/nothing)"
+    assert raw_request(emulator.base_url + "/files", "PUT", headers=auth).status == 404
+    assert raw_request(emulator.url + "/_emulator/nothing").status == 404
+
+
+def test_request_log_records_method_path_query_status(
+    emulator: Emulator, client: openai.OpenAI
+) -> None:
+    client.files.list(purpose="fine-tune", limit=5)
+    with pytest.raises(openai.NotFoundError):
+        client.fine_tuning.jobs.retrieve("ftjob-x")
+    expected = [
+        {
+            "method": "GET",
+            "path": "/v1/files",
+            "query": "limit=5&purpose=fine-tune",
+            "status": 200,
+            "fault": None,
+        },
+        {
+            "method": "GET",
+            "path": "/v1/fine_tuning/jobs/ftjob-x",
+            "query": "",
+            "status": 404,
+            "fault": None,
+        },
+    ]
+    assert emulator.requests() == expected
+    # Over HTTP too, and reading the log does not add to it.
+    assert raw_request(emulator.url + "/_emulator/requests").json() == expected
+    assert raw_request(emulator.url + "/_emulator/requests").json() == expected
+
+
+def test_models_list_retrieve_delete(client: openai.OpenAI) -> None:
+    models = {m.id: m for m in client.models.list()}
+    mini = models["gpt-4o-mini-2024-07-18"]
+    assert (mini.owned_by, mini.shutdown_date) == ("system", "2027-01-14")
+    assert models["gpt-4o-mini"].shutdown_date == "2027-01-14"
+    assert models["gpt-4.1-nano-2025-04-14"].shutdown_date is None
+    assert client.models.retrieve("gpt-4o-mini-2024-07-18") == mini
+
+    training = client.files.create(file=("t.jsonl", make_chat_jsonl()), purpose="fine-tune").id
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=training)
+    tuned = client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model
+    assert tuned is not None
+    assert tuned in {m.id for m in client.models.list()}
+    assert client.models.retrieve(tuned).id == tuned
+
+    with pytest.raises(openai.PermissionDeniedError):
+        client.models.delete("gpt-4o-mini")
+    deleted = client.models.delete(tuned)
+    assert (deleted.id, deleted.deleted) == (tuned, True)
+    with pytest.raises(openai.NotFoundError) as err:
+        client.models.retrieve(tuned)
+    assert err.value.code == "model_not_found"
+    with pytest.raises(openai.NotFoundError):
+        client.models.delete(tuned)
+    # The job keeps naming the model it produced.
+    assert client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model == tuned
+
+
+def test_state_persists_across_restarts(tmp_path: Path) -> None:
+    state = tmp_path / "emulator.json"
+    clock = [1_800_000_000.0]
+    data = make_chat_jsonl(11)
+    with Emulator(state_path=state, job_seconds=100, clock=lambda: clock[0]) as emu:
+        client = sdk_client(emu.base_url)
+        training = client.files.create(file=("t.jsonl", data), purpose="fine-tune").id
+        job = client.fine_tuning.jobs.create(
+            model="gpt-4o-mini", training_file=training, metadata={"k": "v"}
+        ).id
+    saved = json.loads(state.read_text())
+    assert [j["id"] for j in saved["jobs"]] == [job]
+    assert (tmp_path / "emulator.json.blobs" / training).read_bytes() == data
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+    clock[0] += 150  # the job finishes while the emulator is down
+    with Emulator(state_path=state, job_seconds=0, clock=lambda: clock[0]) as emu:
+        client = sdk_client(emu.base_url)
+        done = client.fine_tuning.jobs.retrieve(job)
+        assert done.status == "succeeded"
+        assert done.finished_at == (1_800_000_000 + 100)
+        assert client.files.content(training).read() == data
+        assert [j.id for j in client.fine_tuning.jobs.list(metadata={"k": "v"})] == [job]
+        newer = client.files.create(file=("u.jsonl", b"x"), purpose="batch").id
+    assert newer != training
+
+    with Emulator(state_path=state) as emu:
+        client = sdk_client(emu.base_url)
+        assert {f.id for f in client.files.list()} == {training, newer, *done.result_files}
+        assert done.fine_tuned_model in {m.id for m in client.models.list()}
+
+
+def test_corrupt_state_is_a_user_error(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("{not json")
+    with pytest.raises(FtopsError) as err:
+        Emulator(state_path=state)
+    assert str(err.value).startswith(f"{state}: cannot read emulator state")
+
+
+def test_port_in_use_is_a_user_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(FtopsError, match=f"cannot listen on 127.0.0.1:{port}"):
+            Emulator(port=port).start()
+
+
+def test_stop_releases_the_port() -> None:
+    emu = Emulator().start()
+    port = emu.port
+    emu.stop()
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
+    with pytest.raises(RuntimeError):
+        emu.base_url  # noqa: B018
+
+
+def test_cli_emulator_serves_until_interrupted(tmp_path: Path) -> None:
+    ftops = Path(sys.executable).parent / "ftops"
+    state = tmp_path / "s.json"
+    proc = subprocess.Popen(
+        [str(ftops), "emulator", "--port", "0", "--state", str(state), "--job-seconds", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        found = re.search(r"serving (http://127\.0\.0\.1:\d+/v1)", banner)
+        assert found, banner
+        client = sdk_client(found.group(1))
+        client.files.create(file=("t.jsonl", b"x"), purpose="fine-tune")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+    assert err == ""
+    assert len(json.loads(state.read_text())["files"]) == 1
+
+
+def test_cli_emulator_bad_options_are_one_line_errors() -> None:
+    result = CliRunner().invoke(main, ["emulator", "--faults", "429,nope"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: unknown fault mode(s): nope (choose from 429,500,503,drop,500-after-create)\n"
+    )
+    assert CliRunner().invoke(main, ["emulator", "--fault-rate", "2"]).exit_code == 2
+
+
+def test_cli_demo_round_trip() -> None:
+    result = CliRunner().invoke(main, ["demo", "--job-seconds", "0.3"])
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"^Fine-tuned model: ft:gpt-4o-mini-2024-07-18:emulator:ftops-demo:\w{8}$",
+        result.output,
+        re.M,
+    )
+    assert "validating_files -> queued -> running -> succeeded" in result.output
+    assert "POST   /v1/files  200" in result.output
+    assert "POST   /v1/fine_tuning/jobs  200" in result.output
