@@ -101,6 +101,24 @@ def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outc
                 dedupe_jobs(remote, jobs, fingerprint, outcome)
 
 
+def follow(remote: Remote, name: str, job_id: str, *, report: Report,
+           deadline: float | None) -> Job:
+    """Poll a job until it ends (or the monotonic ``deadline`` passes), reporting new events."""
+    seen: set[str] = set()
+    while True:
+        job = remote.job(job_id)
+        for event in remote.events(job_id):
+            if event.id not in seen:
+                seen.add(event.id)
+                report(f"model {name}: {event.message}")
+        if not job.live:
+            return job
+        if deadline is not None and time.monotonic() > deadline:
+            raise FtopsError(f"timed out waiting for job {job_id} of model {name}",
+                             hint="`ftops wait` follows it further")
+        time.sleep(POLL_SECONDS)
+
+
 class Executor:
     """Runs one plan's actions with a bounded pool, parents before children."""
 
@@ -196,23 +214,11 @@ class Executor:
         return job_id
 
     def follow(self, name: str, provider: str, job_id: str) -> Job:
-        """Poll a job until it ends (or the timeout passes), reporting new events."""
-        remote = self.remote(provider)
-        seen: set[str] = set()
-        while True:
-            job = remote.job(job_id)
-            for event in remote.events(job_id):
-                if event.id not in seen:
-                    seen.add(event.id)
-                    self.report(f"model {name}: {event.message}")
-            if not job.live:
-                if job.fine_tuned_model:
-                    self.model_ids[name] = job.fine_tuned_model
-                return job
-            if self.deadline is not None and time.monotonic() > self.deadline:
-                raise FtopsError(f"timed out waiting for job {job_id} of model {name}",
-                                 hint="`ftops wait` follows it further")
-            time.sleep(POLL_SECONDS)
+        job = follow(self.remote(provider), name, job_id, report=self.report,
+                     deadline=self.deadline)
+        if job.fine_tuned_model:
+            self.model_ids[name] = job.fine_tuned_model
+        return job
 
     def run_model(self, action: Action) -> None:
         job_id = self.train(action)
@@ -238,9 +244,6 @@ class Executor:
 
     # --- the whole plan -------------------------------------------------------------------------
     def run(self) -> Outcome:
-        for action in self.plan.actions:
-            if action.action is ActionType.OK and action.display.model_id:
-                self.model_ids[action.name] = action.display.model_id
         with ThreadPoolExecutor(max_workers=self.parallel) as pool:
             uploads = [a for a in self.plan.actions if a.action is ActionType.UPLOAD]
             for future in [pool.submit(self.upload, a) for a in uploads]:
@@ -253,18 +256,19 @@ class Executor:
         return self.outcome
 
     def _run_models(self, pool: ThreadPoolExecutor) -> None:
-        """Independent models in parallel; a child starts once its parent's run has finished."""
-        todo = {a.name: a for a in self.plan.actions
+        """Independent models in parallel; a child starts once its parent's run has finished.
+        Uploads are done by then, so only model addresses in ``depends_on`` can still wait."""
+        todo = {a.address: a for a in self.plan.actions
                 if a.kind is Kind.MODEL and a.training is not None
                 and a.action in (ActionType.TRAIN, ActionType.REPLACE, ActionType.RETRY,
                                  ActionType.BLOCKED)}
         running: dict[Future[None], str] = {}
         while todo or running:
-            for name, action in list(todo.items()):
+            for address, action in list(todo.items()):
                 waiting = set(todo) | set(running.values())
                 if not waiting.intersection(action.depends_on):
-                    del todo[name]
-                    running[pool.submit(self.run_model, self._resolved(action))] = name
+                    del todo[address]
+                    running[pool.submit(self.run_model, self._resolved(action))] = address
             if not running:
                 break
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)

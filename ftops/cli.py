@@ -7,19 +7,28 @@ from pathlib import Path
 from typing import Any
 
 import click
+import openai
 
 from ftops import __version__
 from ftops.errors import FtopsError
 
 
 class _Group(click.Group):
-    """Turns every FtopsError into one line on stderr and exit code 1, never a traceback."""
+    """Turns every FtopsError or API failure into one line on stderr and exit code 1, never a
+    traceback; further diagnostics (all spec problems) follow, one per line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FtopsError as exc:
             click.echo(f"Error: {exc}", err=True)
+            for diagnostic in exc.diagnostics[1:]:
+                click.echo(f"Error: {diagnostic}", err=True)
+            sys.exit(1)
+        except openai.APIError as exc:
+            from ftops.engine import api_error_message
+
+            click.echo(f"Error: {api_error_message(exc)}", err=True)
             sys.exit(1)
 
 
@@ -114,11 +123,167 @@ def emulator_command(host: str, port: int, state_path: Path | None, job_seconds:
     click.echo("ftops emulator stopped.")
 
 
+_specs_option = click.option("--specs", "specs_dir", default="specs", show_default=True,
+                             type=click.Path(path_type=Path), help="Spec directory or file.")
+_emulator_option = click.option("--emulator", is_flag=True,
+                                help="Use the embedded emulator (state under .ftops/), no key.")
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+_prune_options = [
+    click.option("--prune", is_flag=True,
+                 help="Also cancel and delete what ftops made that is no longer declared."),
+    click.option("--allow-delete-models", is_flag=True,
+                 help="With --prune: also delete fine-tuned models no longer declared."),
+]
+
+
+def _with(options: list[Any]) -> Any:
+    def decorate(fn: Any) -> Any:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+@main.command("plan")
+@_specs_option
+@_emulator_option
+@_json_option
+@_with(_prune_options)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the plan here for `ftops apply PLAN`.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when nothing changes, 2 when changes are pending, 1 on error.")
+def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
+                 allow_delete_models: bool, out: Path | None, detailed_exitcode: bool) -> None:
+    """Show what apply would change. Makes no change to the account."""
+    from ftops import engine, render
+
+    project = engine.load_project(specs_dir)
+    with engine.connect(project, emulator=emulator) as remotes:
+        result = engine.make_plan(project, remotes, prune=prune,
+                                  allow_delete_models=allow_delete_models)
+    if out is not None:
+        out.write_text(result.to_json(), encoding="utf-8")
+    click.echo(render.render_json(result) if as_json else render.render_text(result), nl=False)
+    if result.errors:
+        sys.exit(1)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(2)
+
+
+@main.command("apply")
+@click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False,
+                                                             path_type=Path))
+@_specs_option
+@_emulator_option
+@_with(_prune_options)
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--wait", "wait_", is_flag=True, help="Follow jobs until they end; train chains.")
+@click.option("--timeout", type=click.FloatRange(min=0), help="Seconds --wait may take.")
+@click.option("--parallel", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Uploads and job creations at once.")
+@click.option("--allow-dirty", is_flag=True, help="Apply even with uncommitted specs or data.")
+def apply_command(plan_file: Path | None, specs_dir: Path, emulator: bool, prune: bool,
+                  allow_delete_models: bool, auto_approve: bool, wait_: bool,
+                  timeout: float | None, parallel: int, allow_dirty: bool) -> None:
+    """Upload missing datasets and start jobs; safe to re-run. PLAN_FILE: a saved plan."""
+    from ftops import engine, render
+    from ftops.plan import Plan
+
+    project = engine.load_project(specs_dir)
+    if not allow_dirty:
+        engine.check_clean(project)
+    saved = Plan.from_json(plan_file.read_text(encoding="utf-8"), source=str(plan_file)) \
+        if plan_file else None
+    if saved is not None:
+        prune, allow_delete_models = saved.inputs.prune, saved.inputs.allow_delete_models
+    with engine.connect(project, emulator=emulator) as remotes:
+        plan = saved or engine.make_plan(project, remotes, prune=prune,
+                                         allow_delete_models=allow_delete_models)
+        if saved is None:
+            click.echo(render.render_text(plan), nl=False)
+            _confirm(auto_approve)
+        outcome = engine.apply_plan(
+            project, remotes, plan, saved=saved is not None, prune=prune,
+            allow_delete_models=allow_delete_models, parallel=parallel, wait=wait_,
+            timeout=timeout, report=click.echo)
+        locked = engine.refresh_lock(project, remotes)
+    for line in outcome.deduplicated:
+        click.echo(f"removed duplicate {line}")
+    for name, reason in sorted(outcome.deferred.items()):
+        click.echo(f"model {name}: not started: {reason}")
+    for name, error in sorted(outcome.failed.items()):
+        click.echo(f"model {name}: FAILED: {error}", err=True)
+    click.echo(f"Apply complete: {len(outcome.uploaded)} uploaded, {len(outcome.started)} "
+               f"started, {len(outcome.pruned)} pruned. Lock: {engine.LOCK_FILE}")
+    for name, entry in sorted(locked.models.items()):
+        if entry.fine_tuned_model:
+            click.echo(f"  {name}: {entry.fine_tuned_model}")
+    if not outcome.ok:
+        sys.exit(1)
+
+
+def _confirm(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise FtopsError("apply needs confirmation: not on a terminal",
+                         hint="review the plan and pass --auto-approve")
+    if not click.confirm("Apply these changes?", default=False):
+        raise FtopsError("apply cancelled; nothing was changed")
+
+
+@main.command("status")
+@_specs_option
+@_emulator_option
+@_json_option
+def status_command(specs_dir: Path, emulator: bool, as_json: bool) -> None:
+    """Each declared model's state, job and model id; updates ftops.lock."""
+    import json
+
+    from ftops import engine
+
+    project = engine.load_project(specs_dir)
+    with engine.connect(project, emulator=emulator) as remotes:
+        result = engine.make_plan(project, remotes)
+        locked = engine.refresh_lock(project, remotes)
+    rows = engine.status_rows(result, locked)
+    if as_json:
+        click.echo(json.dumps({"models": rows}, indent=2, sort_keys=True))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<24} {row['state']:<8} {row['status'] or '-':<16} "
+                   f"{row['job_id'] or '-':<28} {row['fine_tuned_model'] or '-'}")
+
+
+@main.command("wait")
+@click.argument("names", nargs=-1)
+@_specs_option
+@_emulator_option
+@click.option("--timeout", type=click.FloatRange(min=0), help="Give up after this many seconds.")
+def wait_command(names: tuple[str, ...], specs_dir: Path, emulator: bool,
+                 timeout: float | None) -> None:
+    """Follow the named models' jobs (all by default) until they end."""
+    from ftops import engine
+
+    project = engine.load_project(specs_dir)
+    with engine.connect(project, emulator=emulator) as remotes:
+        jobs = engine.wait_for(project, remotes, names, timeout=timeout, report=click.echo)
+        engine.refresh_lock(project, remotes)
+    failed = False
+    for name, job in jobs.items():
+        click.echo(f"{name}: {job.status} {job.fine_tuned_model or ''}".rstrip())
+        failed = failed or job.status != "succeeded"
+    if failed:
+        sys.exit(1)
+
+
 @main.command("demo")
 @click.option("--job-seconds", default=1.0, show_default=True, type=click.FloatRange(min=0),
-              help="How long the demo's fine-tuning job takes on the emulator.")
+              help="How long each fine-tuning job takes on the emulator.")
 def demo_command(job_seconds: float) -> None:
-    """Try ftops with no API key: train on a bundled sample using the embedded emulator."""
+    """Try ftops with no API key: validate, plan and apply the demo specs on the emulator."""
     from ftops.demo import run
 
-    run(click.echo, job_seconds=job_seconds)
+    run(click.echo, specs=Path("specs"), job_seconds=job_seconds)

@@ -1,58 +1,66 @@
-"""``ftops demo``: a round-trip with the real SDK on the embedded emulator (no key, no network)."""
+"""``ftops demo``: validate -> plan -> apply --wait on the embedded emulator, in a throw-away
+git repository holding a copy of the specs, so a newcomer needs no key and changes nothing."""
 
 from __future__ import annotations
 
-import time
+import shutil
+import tempfile
 from collections.abc import Callable
-from importlib import resources
-from itertools import groupby
+from pathlib import Path
 
-import openai
+import git
 
-from ftops.emulator import Emulator
+from ftops import engine, render
 from ftops.errors import FtopsError
+from ftops.validate import validate
 
-SAMPLE = "data/sample_train.jsonl"
-BASE_MODEL = "gpt-4o-mini-2024-07-18"
+Echo = Callable[[str], None]
 
 
-def run(echo: Callable[[str], None], *, job_seconds: float = 1.0, timeout: float = 30.0) -> str:
-    """Uploads the bundled sample, trains on it, follows the job; returns the model id."""
-    data = resources.files("ftops").joinpath(SAMPLE).read_bytes()
-    with Emulator(job_seconds=job_seconds) as emulator:
-        echo(f"Emulator listening on {emulator.base_url}")
-        # trust_env=False: a proxy configured in the environment must not see local traffic.
-        client = openai.OpenAI(
-            base_url=emulator.base_url,
-            api_key="sk-emulator",  # the emulator accepts any key; this one is not a secret
-            http_client=openai.DefaultHttpxClient(trust_env=False),
-        )
-        uploaded = client.files.create(file=("sample_train.jsonl", data), purpose="fine-tune")
-        echo(f"Uploaded sample_train.jsonl ({uploaded.bytes} bytes) as {uploaded.id}")
-        job = client.fine_tuning.jobs.create(
-            model=BASE_MODEL, training_file=uploaded.id, suffix="ftops-demo"
-        )
-        echo(f"Created job {job.id} on {job.model}")
-        seen = [job.status]
-        deadline = time.monotonic() + timeout
-        while job.status not in ("succeeded", "failed", "cancelled"):
-            if time.monotonic() > deadline:
-                raise FtopsError(f"job {job.id} did not finish within {timeout:.0f}s")
-            time.sleep(min(0.1, job_seconds / 10 or 0.01))
-            job = client.fine_tuning.jobs.retrieve(job.id)
-            if job.status != seen[-1]:
-                seen.append(job.status)
-        echo(f"Job {job.id}: {' -> '.join(seen)}")
-        if job.status != "succeeded" or job.fine_tuned_model is None:
-            reason = job.error.message if job.error else job.status
-            raise FtopsError(f"demo job {job.id} did not succeed: {reason}")
-        echo(f"Fine-tuned model: {job.fine_tuned_model}")
-        log = emulator.requests()
-        echo(f"Requests made ({len(log)}):")
-        # Consecutive identical requests (the polling) are shown once with a count.
-        for (method, path, status), group in groupby(
-            (e["method"], e["path"], e["status"]) for e in log
-        ):
-            repeat = len(list(group))
-            echo(f"  {method:6} {path}  {status}" + (f"  x{repeat}" if repeat > 1 else ""))
-        return job.fine_tuned_model
+def _scratch_repo(specs: Path, into: Path) -> Path:
+    """A committed git repository with ``specs`` copied to ``into/specs``."""
+    if not specs.is_dir():
+        raise FtopsError(f"no spec directory at {specs}",
+                         hint="run `ftops demo` from an ftops checkout (it has specs/)")
+    shutil.copytree(specs, into / "specs", ignore=shutil.ignore_patterns(".*"))
+    repo = git.Repo.init(into)
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "ftops demo")
+        config.set_value("user", "email", "demo@ftops.invalid")
+    repo.git.add(A=True)
+    repo.index.commit("demo specs")
+    repo.close()
+    return into / "specs"
+
+
+def run(echo: Echo, *, specs: Path = Path("specs"), job_seconds: float = 1.0,
+        timeout: float = 120.0) -> dict[str, str]:
+    """Runs the whole loop and returns model name -> fine-tuned model id."""
+    with tempfile.TemporaryDirectory(prefix="ftops-demo-") as tmp:
+        copied = _scratch_repo(specs, Path(tmp))
+        echo(f"$ ftops validate   (a copy of {specs}/ in {tmp})")
+        report = validate(specs=copied)
+        echo(report.to_text().rstrip())
+        if not report.ok:
+            raise FtopsError("the demo specs do not validate")
+        project = engine.load_project(copied)
+        with engine.connect(project, emulator=True, job_seconds=job_seconds) as remotes:
+            echo("\n$ ftops plan --emulator")
+            plan = engine.make_plan(project, remotes)
+            echo(render.render_text(plan).rstrip())
+            echo("\n$ ftops apply --emulator --auto-approve --wait")
+            outcome = engine.apply_plan(project, remotes, plan, saved=False, wait=True,
+                                        timeout=timeout, report=echo)
+            locked = engine.refresh_lock(project, remotes)
+            echo("\n$ ftops plan --emulator   (again: nothing left to do)")
+            echo(render.render_text(engine.make_plan(project, remotes)).rstrip())
+        for name, reason in sorted(outcome.deferred.items()):
+            echo(f"model {name}: not started: {reason}")
+        if not outcome.ok:
+            raise FtopsError("demo apply failed: " + "; ".join(outcome.failed.values()))
+        models = {name: entry.fine_tuned_model for name, entry in locked.models.items()
+                  if entry.fine_tuned_model}
+        echo("\nFine-tuned models (from ftops.lock):")
+        for name, model_id in sorted(models.items()):
+            echo(f"  {name}: {model_id}")
+        return models

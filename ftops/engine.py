@@ -7,6 +7,7 @@ compares them; the executor applies the result; the lock records it.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from pathlib import Path
 import openai
 
 from ftops import datasets, gitinfo, lock, planner
-from ftops.apply import Executor, Outcome, mend_duplicates
-from ftops.errors import FtopsError
+from ftops.apply import Executor, Outcome, follow, mend_duplicates
+from ftops.errors import FtopsError, redact
+from ftops.identity import fingerprints
 from ftops.plan import Plan
 from ftops.remote import Remote, make_client
 from ftops.spec import ResolvedModel, Spec, load_specs
@@ -75,7 +77,8 @@ def load_project(specs: Path) -> Project:
         return report
 
     reports = {ds.name: analyze(ds.name) for ds in spec.datasets}
-    provider_types = {p.name: p.type for p in spec.providers}
+    # Only providers the catalog has facts on get a type; a custom endpoint gets no cut-off dates.
+    provider_types = {p.name: None if p.base_url else p.type for p in spec.providers}
     models = tuple(
         DesiredModel(
             name=m.name,
@@ -112,8 +115,8 @@ def load_project(specs: Path) -> Project:
 
 
 @contextmanager
-def connect(project: Project, *, emulator: bool = False,
-            max_retries: int = 2) -> Iterator[dict[str, Remote]]:
+def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
+            job_seconds: float = 3.0) -> Iterator[dict[str, Remote]]:
     """One Remote per provider the specs use, or all of them on the embedded emulator."""
     providers = {m.provider for m in project.desired.models} or {"openai"}
     if not emulator:
@@ -124,13 +127,10 @@ def connect(project: Project, *, emulator: bool = False,
 
     state = project.root / ".ftops" / "emulator" / "state.json"
     state.parent.mkdir(parents=True, exist_ok=True)
-    with Emulator(state_path=state, job_seconds=EMULATOR_JOB_SECONDS) as server:
+    with Emulator(state_path=state, job_seconds=job_seconds) as server:
         client = make_client(base_url=server.base_url, api_key=EMULATOR_KEY,
-                             max_retries=max_retries)
+                             max_retries=max_retries, local=True)
         yield {name: Remote(client, repo=project.desired.repo, provider=name) for name in providers}
-
-
-EMULATOR_JOB_SECONDS = 3.0
 
 
 def read_actual(remotes: Mapping[str, Remote]) -> Actual:
@@ -199,8 +199,6 @@ def refresh_lock(project: Project, remotes: Mapping[str, Remote]) -> lock.Lock:
 def jobs_to_follow(project: Project, remotes: Mapping[str, Remote],
                    names: tuple[str, ...]) -> dict[str, Job]:
     """The current job of each named model (all declared models when none are named)."""
-    from ftops.identity import fingerprints
-
     unknown = sorted(set(names) - {m.name for m in project.desired.models})
     if unknown:
         raise FtopsError("no such model: " + ", ".join(unknown))
@@ -221,5 +219,36 @@ def api_error_message(exc: openai.APIError) -> str:
     if isinstance(exc, openai.AuthenticationError):
         return "the API rejected the key (401): check OPENAI_API_KEY"
     if isinstance(exc, openai.APIStatusError):
-        return f"API error {exc.status_code}: {planner.redact(str(exc.message))}"
+        return f"API error {exc.status_code}: {redact(str(exc.message))}"
     return f"cannot reach the API: {type(exc).__name__}"
+
+
+def wait_for(project: Project, remotes: Mapping[str, Remote], names: tuple[str, ...], *,
+             timeout: float | None, report: Callable[[str], None] = print) -> dict[str, Job]:
+    """Follow each named model's current job to its end; returns the final jobs."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    jobs = jobs_to_follow(project, remotes, names)
+    if not jobs:
+        report("no jobs to follow")
+    return {
+        name: follow(remotes[job.provider], name, job.id, report=report, deadline=deadline)
+        for name, job in sorted(jobs.items())
+    }
+
+
+def status_rows(plan: Plan, locked: lock.Lock) -> list[dict[str, object]]:
+    """One row per declared model: what the planner concluded and what the lock records."""
+    rows = []
+    for action in plan.actions:
+        if action.kind.value != "model":
+            continue
+        entry = locked.models.get(action.name)
+        rows.append({
+            "name": action.name,
+            "state": action.action.value,
+            "status": entry.status if entry else None,
+            "job_id": entry.job_id if entry else None,
+            "fine_tuned_model": entry.fine_tuned_model if entry else None,
+            "fingerprint": entry.fingerprint if entry else None,
+        })
+    return sorted(rows, key=lambda r: str(r["name"]))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+_API_KEY = re.compile(r"\bsk-[A-Za-z0-9_*\-]{6,}")
 
 
 @dataclass(frozen=True)
@@ -46,3 +50,10 @@ class FtopsError(Exception):
         if self.hint:
             text = f"{text} ({self.hint})"
         return text
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with each known secret, and anything shaped like an API key, masked."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _API_KEY.sub("sk-***", text)

@@ -16,13 +16,13 @@ import re
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from ftops.errors import FtopsError
+from ftops.errors import FtopsError, redact
 
 COMMENT_LIMIT = 65_536
 BOT_LOGIN = "github-actions[bot]"
@@ -115,13 +115,6 @@ def actions_context(env: Mapping[str, str] | None = None) -> ActionsContext | No
         token=env.get("GITHUB_TOKEN") or None,
         secrets=_env_secrets(env),
     )
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each non-empty secret replaced by ``***``."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,7 @@ from deepdiff import DeepDiff
 from deepdiff.helper import NotPresent
 
 from ftops import catalog
-from ftops.errors import FtopsError
+from ftops.errors import FtopsError, redact
 from ftops.identity import (
     FINE_TUNE_PURPOSE,
     RESERVED_PREFIX,
@@ -40,7 +39,6 @@ from ftops.plan import (
 from ftops.state import Actual, Desired, DesiredModel, Job, RemoteFile
 
 WARN_DAYS = 90
-_SECRET = re.compile(r"\bsk-[A-Za-z0-9_*\-]{6,}")
 
 
 def plan(
@@ -68,11 +66,6 @@ class _Needed:
     @property
     def upload_address(self) -> str:
         return Action(ActionType.UPLOAD, Kind.DATASET, self.names[0], self.provider).address
-
-
-def _redact(text: str) -> str:
-    # API error messages are copied into plans and PR comments; never let a key ride along.
-    return _SECRET.sub("sk-***", text)
 
 
 def _labels(metadata: Mapping[str, str]) -> dict[str, str]:
@@ -490,7 +483,8 @@ def _gone(job: Job) -> str:
 def _job_error(job: Job) -> str:
     if job.error is None:
         return "failed without an error message"
-    return _redact(f"{job.error.code}: {job.error.message}")
+    # API error messages are copied into plans and PR comments; never let a key ride along.
+    return redact(f"{job.error.code}: {job.error.message}")
 
 
 def _sorted_notices(notices: Iterable[Notice]) -> tuple[Notice, ...]:

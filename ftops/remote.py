@@ -89,13 +89,18 @@ def _to_model(obj: Any, provider: str) -> RemoteModel:
 
 
 def make_client(*, base_url: str | None = None, api_key: str | None = None,
-                max_retries: int = 2) -> OpenAI:
-    """A client from explicit values or the SDK's own environment variables."""
+                max_retries: int = 2, local: bool = False) -> OpenAI:
+    """A client from explicit values or the SDK's own environment variables.
+
+    ``local`` (the embedded emulator) ignores proxy settings: loopback traffic must not leave.
+    """
     key = api_key or os.environ.get("OPENAI_API_KEY")
     if not key:
         raise FtopsError("no API key: OPENAI_API_KEY is not set",
                          hint="export OPENAI_API_KEY, or try ftops with --emulator")
-    return OpenAI(api_key=key, base_url=base_url, max_retries=max_retries)
+    http_client = openai.DefaultHttpxClient(trust_env=False) if local else None
+    return OpenAI(api_key=key, base_url=base_url, max_retries=max_retries,
+                  http_client=http_client)
 
 
 class Remote:
@@ -128,10 +133,10 @@ class Remote:
         return to_job(self.client.fine_tuning.jobs.retrieve(job_id), self.provider)
 
     def events(self, job_id: str) -> list[JobEvent]:
-        """A job's events, oldest first."""
+        """A job's events, oldest first (the API lists newest first)."""
         page = self.client.fine_tuning.jobs.list_events(job_id, limit=100)
         events = [JobEvent(e.id, e.created_at, e.level, e.message) for e in page]
-        return sorted(events, key=lambda e: (e.created_at, e.id))
+        return events[::-1]
 
     def file_text(self, file_id: str) -> str:
         return self.client.files.content(file_id).text

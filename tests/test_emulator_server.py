@@ -200,14 +200,13 @@ def test_cli_emulator_bad_options_are_one_line_errors() -> None:
     assert CliRunner().invoke(main, ["emulator", "--fault-rate", "2"]).exit_code == 2
 
 
-def test_cli_demo_round_trip() -> None:
+def test_cli_demo_validates_plans_and_applies_the_demo_specs(monkeypatch) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
     result = CliRunner().invoke(main, ["demo", "--job-seconds", "0.3"])
     assert result.exit_code == 0, result.output
-    assert re.search(
-        r"^Fine-tuned model: ft:gpt-4o-mini-2024-07-18:emulator:ftops-demo:\w{8}$",
-        result.output,
-        re.M,
-    )
-    assert "validating_files -> queued -> running -> succeeded" in result.output
-    assert "POST   /v1/files  200" in result.output
-    assert "POST   /v1/fine_tuning/jobs  200" in result.output
+    for model in ("support-bot", "support-bot-tone"):
+        assert re.search(
+            rf"^  {model}: ft:gpt-4o-mini-2024-07-18:emulator:{model}:\w{{8}}$", result.output, re.M
+        ), result.output
+    assert "Plan: 3 to upload, 1 to train, 0 to replace, 0 to delete, 1 blocked." in result.output
+    assert "No changes. The account matches the specs." in result.output
