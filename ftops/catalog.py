@@ -25,7 +25,7 @@ class ModelInfo:
 @dataclass(frozen=True)
 class ProviderInfo:
     type: str
-    last_new_jobs_date: dt.date | None
+    new_jobs_stop_date: dt.date | None  # from this day on, new jobs are refused
     source: str
 
 
@@ -82,7 +82,7 @@ def load() -> Catalog:
     providers = tuple(
         ProviderInfo(
             type=name,
-            last_new_jobs_date=_date(entry.get("last_new_jobs_date")),
+            new_jobs_stop_date=_date(entry.get("new_jobs_stop_date")),
             source=entry["source"],
         )
         for name, entry in raw["providers"].items()

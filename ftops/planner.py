@@ -368,17 +368,17 @@ class _Planner:
                     "and keeps running unless cancelled"))
 
     def _provider_closed(self, provider_type: str | None) -> dt.date | None:
-        """The provider's last day for new jobs, if the catalog knows one."""
+        """The day the provider stops accepting new jobs, if the catalog knows one."""
         info = self.catalog.provider(provider_type) if provider_type else None
-        return info.last_new_jobs_date if info else None
+        return info.new_jobs_stop_date if info else None
 
     def _spending_checks(self, model: DesiredModel, subject: str, kind: ActionType) -> None:
-        last = self._provider_closed(model.provider_type)
-        if last is not None and self.today > last:
+        stop = self._provider_closed(model.provider_type)
+        if stop is not None and self.today >= stop:
             self.errors.append(Notice(
                 "provider_closed", subject,
                 f"cannot {kind.value}: provider {model.provider} accepts no new fine-tuning "
-                f"jobs since {last.isoformat()}"))
+                f"jobs since {stop.isoformat()}"))
         if model.max_cost_usd is None:
             return
         if model.estimated_cost_usd is None:
@@ -396,15 +396,15 @@ class _Planner:
         for provider, provider_type in sorted({(m.provider, m.provider_type)
                                                for m in self.desired.models},
                                               key=lambda p: (p[0], p[1] or "")):
-            last = self._provider_closed(provider_type)
-            if last is None or (last - self.today).days > WARN_DAYS:
+            stop = self._provider_closed(provider_type)
+            if stop is None or (stop - self.today).days > WARN_DAYS:
                 continue
-            if last < self.today:
-                text = (f"accepted its last new fine-tuning jobs on {last.isoformat()} "
-                        f"({self._days(last)}); jobs can no longer be started")
+            if stop <= self.today:
+                text = (f"stopped accepting new fine-tuning jobs on {stop.isoformat()} "
+                        f"({self._days(stop)}); jobs can no longer be started")
             else:
-                text = (f"accepts new fine-tuning jobs until {last.isoformat()} "
-                        f"({self._days(last)})")
+                text = (f"stops accepting new fine-tuning jobs on {stop.isoformat()} "
+                        f"({self._days(stop)})")
             self.warnings.append(Notice("provider_closing", f"provider.{provider}", text))
 
     # -- prune ------------------------------------------------------------------------------

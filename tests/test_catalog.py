@@ -17,7 +17,7 @@ def test_lookup_by_snapshot_alias_and_fine_tune_id() -> None:
     assert cat.model("no-such-model") is None
 
 
-def test_openai_last_day_for_new_jobs() -> None:
+def test_openai_stops_new_jobs() -> None:
     provider = catalog.load().provider("openai")
     assert provider is not None
-    assert provider.last_new_jobs_date == dt.date(2027, 1, 6)
+    assert provider.new_jobs_stop_date == dt.date(2027, 1, 6)

@@ -516,7 +516,7 @@ def test_shutdown_and_provider_deadline_warnings_with_a_fixed_today() -> None:
     assert [str(w) for w in p.warnings] == [
         "model.bot: base model gpt-4o-mini-2024-07-18 shuts down on 2027-01-14 (in 50 days); "
         "plan a move to a newer base model",
-        "provider.openai: accepts new fine-tuning jobs until 2027-01-06 (in 42 days)",
+        "provider.openai: stops accepting new fine-tuning jobs on 2027-01-06 (in 42 days)",
     ]
     assert p.errors == ()
     assert run(d, Actual(files=UPLOADED), today=FAR_PAST).warnings == ()
@@ -541,6 +541,9 @@ def test_provider_past_its_last_day_turns_new_jobs_into_errors() -> None:
     assert p.errors[1].message == (
         "cannot train: provider openai accepts no new fine-tuning jobs since 2027-01-06")
     assert "provider.openai" in {w.subject for w in p.warnings}
+    # 2027-01-06 is the first day OpenAI refuses new jobs, not the last day it accepts them.
+    on_the_day = run(d, Actual(files=UPLOADED, jobs=(done,)), today=dt.date(2027, 1, 6))
+    assert [e.code for e in on_the_day.errors] == ["provider_closed", "provider_closed"]
     # An endpoint the catalog knows nothing about is not held to OpenAI's dates.
     lab = desired(model("new", provider="lab", provider_type=None))
     assert run(lab, Actual(), today=after).errors == ()

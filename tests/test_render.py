@@ -63,7 +63,7 @@ def sample_plan() -> Plan:
     return Plan(
         actions=actions,
         warnings=(Notice("provider_closing", "provider.openai",
-                         "accepts new fine-tuning jobs until 2027-01-06 (in 42 days)"),),
+                         "stops accepting new fine-tuning jobs on 2027-01-06 (in 42 days)"),),
     )
 
 
@@ -82,7 +82,7 @@ def test_text_reads_like_terraform() -> None:
   - delete   file.file-9       dataset file ftops-3e23e8160039… is not used by any declared model
 
 Warnings:
-  ! provider.openai: accepts new fine-tuning jobs until 2027-01-06 (in 42 days)
+  ! provider.openai: stops accepting new fine-tuning jobs on 2027-01-06 (in 42 days)
 
 Plan: 1 to upload, 1 to train, 1 to replace, 1 to delete, 1 to retry, 1 to cancel, 1 blocked. \
 Estimated cost: $5.75 + unknown.
@@ -117,7 +117,7 @@ def test_markdown_for_pull_requests() -> None:
     assert "<details><summary><code>model.classifier</code>: 2 field(s) differ</summary>" in lines
     assert "| `hyperparameters.n_epochs` | `2` | `3` |" in lines
     assert "| `training` | `3e23e8160039` | `ca978112ca1b` |" in lines
-    assert "- ⚠️ `provider.openai`: accepts new fine-tuning jobs until 2027-01-06 (in 42 days)" \
+    assert "- ⚠️ `provider.openai`: stops accepting new fine-tuning jobs on 2027-01-06 (in 42 days)" \
         in lines
     assert lines[-1] == f"<sub>plan_hash <code>{p.plan_hash}</code></sub>"
     assert "Errors" not in md
