@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_tokens import COOKBOOK_MESSAGES
 
 from ftops import datacache
 from ftops.datasets import (
@@ -119,20 +120,7 @@ def test_valid_chat_covers_tools_functions_weights_names_and_images() -> None:
 
 @pytest.mark.parametrize(("encoding", "cookbook"), [("cl100k_base", 129), ("o200k_base", 124)])
 def test_token_totals_follow_the_cookbook(tmp_path: Path, encoding: str, cookbook: int) -> None:
-    prompt = [
-        {"role": "system", "content": "You are a helpful, pattern-following assistant that "
-         "translates corporate jargon into plain English."},
-        {"role": "system", "name": "example_user",
-         "content": "New synergies will help drive top-line growth."},
-        {"role": "system", "name": "example_assistant",
-         "content": "Things working well together will increase revenue."},
-        {"role": "system", "name": "example_user", "content": "Let's circle back when we have "
-         "more bandwidth to touch base on opportunities for increased leverage."},
-        {"role": "system", "name": "example_assistant",
-         "content": "Let's talk later when we're less busy about how to do better."},
-        {"role": "user", "content": "This late pivot means we don't have time to boil the "
-         "ocean for the client deliverable."},
-    ]
+    prompt = COOKBOOK_MESSAGES
     assert cookbook_tokens(prompt, encoding) == cookbook
     examples = [{"messages": [*prompt, {"role": "assistant", "content": f"Answer {i}."}]}
                 for i in range(10)]
