@@ -154,18 +154,27 @@ def _with(options: list[Any]) -> Any:
               help="Save the plan here for `ftops apply PLAN`.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when nothing changes, 2 when changes are pending, 1 on error.")
+@click.option("--comment", is_flag=True,
+              help="In GitHub Actions: post or edit the plan comment on the pull request.")
 def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
-                 allow_delete_models: bool, out: Path | None, detailed_exitcode: bool) -> None:
+                 allow_delete_models: bool, out: Path | None, detailed_exitcode: bool,
+                 comment: bool) -> None:
     """Show what apply would change. Makes no change to the account."""
-    from ftops import engine, render
+    from ftops import actions, render
 
-    project = engine.load_project(specs_dir)
-    with engine.connect(project, emulator=emulator) as remotes:
-        result = engine.make_plan(project, remotes, prune=prune,
-                                  allow_delete_models=allow_delete_models)
-    if out is not None:
-        out.write_text(result.to_json(), encoding="utf-8")
+    run = actions.run_plan(specs_dir, emulator=emulator, prune=prune,
+                           allow_delete_models=allow_delete_models, out=out, comment=comment)
+    if run.plan is None:
+        assert run.validation is not None
+        click.echo("Pull request from a fork without OPENAI_API_KEY: the account cannot be "
+                   "read; validated offline instead.")
+        click.echo(run.validation.to_text(), nl=False)
+        sys.exit(0 if run.validation.ok else 1)
+    result = run.plan
     click.echo(render.render_json(result) if as_json else render.render_text(result), nl=False)
+    if run.comment is not None:
+        click.echo(f"Plan comment {'posted' if run.comment.created else 'updated'}: "
+                   f"{run.comment.url}")
     if result.errors:
         sys.exit(1)
     if detailed_exitcode and result.has_changes:
@@ -184,31 +193,22 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(min=1),
               help="Uploads and job creations at once.")
 @click.option("--allow-dirty", is_flag=True, help="Apply even with uncommitted specs or data.")
+@click.option("--commit-lock", is_flag=True, help="Commit the updated ftops.lock (git).")
+@click.option("--allow-plan-changed", is_flag=True,
+              help="In GitHub Actions: apply even if the plan differs from the reviewed one.")
 def apply_command(plan_file: Path | None, specs_dir: Path, emulator: bool, prune: bool,
                   allow_delete_models: bool, auto_approve: bool, wait_: bool,
-                  timeout: float | None, parallel: int, allow_dirty: bool) -> None:
+                  timeout: float | None, parallel: int, allow_dirty: bool, commit_lock: bool,
+                  allow_plan_changed: bool) -> None:
     """Upload missing datasets and start jobs; safe to re-run. PLAN_FILE: a saved plan."""
-    from ftops import engine, render
-    from ftops.plan import Plan
+    from ftops import actions, engine
 
-    project = engine.load_project(specs_dir)
-    if not allow_dirty:
-        engine.check_clean(project)
-    saved = Plan.from_json(plan_file.read_text(encoding="utf-8"), source=str(plan_file)) \
-        if plan_file else None
-    if saved is not None:
-        prune, allow_delete_models = saved.inputs.prune, saved.inputs.allow_delete_models
-    with engine.connect(project, emulator=emulator) as remotes:
-        plan = saved or engine.make_plan(project, remotes, prune=prune,
-                                         allow_delete_models=allow_delete_models)
-        if saved is None:
-            click.echo(render.render_text(plan), nl=False)
-            _confirm(auto_approve)
-        outcome = engine.apply_plan(
-            project, remotes, plan, saved=saved is not None, prune=prune,
-            allow_delete_models=allow_delete_models, parallel=parallel, wait=wait_,
-            timeout=timeout, report=click.echo)
-        locked = engine.refresh_lock(project, remotes)
+    run = actions.run_apply(
+        specs_dir, plan_file=plan_file, emulator=emulator, prune=prune,
+        allow_delete_models=allow_delete_models, parallel=parallel, wait=wait_, timeout=timeout,
+        allow_dirty=allow_dirty, commit_lock=commit_lock, allow_plan_changed=allow_plan_changed,
+        confirm=lambda _plan: _confirm(auto_approve), report=click.echo)
+    outcome = run.outcome
     for line in outcome.deduplicated:
         click.echo(f"removed duplicate {line}")
     for name, reason in sorted(outcome.deferred.items()):
@@ -217,9 +217,11 @@ def apply_command(plan_file: Path | None, specs_dir: Path, emulator: bool, prune
         click.echo(f"model {name}: FAILED: {error}", err=True)
     click.echo(f"Apply complete: {len(outcome.uploaded)} uploaded, {len(outcome.started)} "
                f"started, {len(outcome.pruned)} pruned. Lock: {engine.LOCK_FILE}")
-    for name, entry in sorted(locked.models.items()):
+    for name, entry in sorted(run.lock.models.items()):
         if entry.fine_tuned_model:
             click.echo(f"  {name}: {entry.fine_tuned_model}")
+    if run.lock_commit:
+        click.echo(f"Committed {engine.LOCK_FILE} as {run.lock_commit[:12]}")
     if not outcome.ok:
         sys.exit(1)
 
@@ -238,21 +240,22 @@ def _confirm(auto_approve: bool) -> None:
 @_specs_option
 @_emulator_option
 @_json_option
-def status_command(specs_dir: Path, emulator: bool, as_json: bool) -> None:
+@click.option("--markdown", is_flag=True,
+              help="Print markdown: a table and each trained model's loss chart.")
+def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: bool) -> None:
     """Each declared model's state, job and model id; updates ftops.lock."""
     import json
 
-    from ftops import engine
+    from ftops import actions
 
-    project = engine.load_project(specs_dir)
-    with engine.connect(project, emulator=emulator) as remotes:
-        result = engine.make_plan(project, remotes)
-        locked = engine.refresh_lock(project, remotes)
-    rows = engine.status_rows(result, locked)
+    run = actions.run_status(specs_dir, emulator=emulator, markdown=markdown)
     if as_json:
-        click.echo(json.dumps({"models": rows}, indent=2, sort_keys=True))
+        click.echo(json.dumps({"models": run.rows}, indent=2, sort_keys=True))
         return
-    for row in rows:
+    if markdown:
+        click.echo(run.markdown, nl=False)
+        return
+    for row in run.rows:
         click.echo(f"{row['name']:<24} {row['state']:<8} {row['status'] or '-':<16} "
                    f"{row['job_id'] or '-':<28} {row['fine_tuned_model'] or '-'}")
 
