@@ -117,8 +117,8 @@ def test_markdown_for_pull_requests() -> None:
     assert "<details><summary><code>model.classifier</code>: 2 field(s) differ</summary>" in lines
     assert "| `hyperparameters.n_epochs` | `2` | `3` |" in lines
     assert "| `training` | `3e23e8160039` | `ca978112ca1b` |" in lines
-    assert "- ⚠️ `provider.openai`: stops accepting new fine-tuning jobs on 2027-01-06 (in 42 days)" \
-        in lines
+    assert ("- ⚠️ `provider.openai`: stops accepting new fine-tuning jobs on 2027-01-06 "
+            "(in 42 days)") in lines
     assert lines[-1] == f"<sub>plan_hash <code>{p.plan_hash}</code></sub>"
     assert "Errors" not in md
 
