@@ -26,6 +26,9 @@ from ftops.remote import Remote
 from ftops.state import Actual, Job, RemoteFile
 
 Report = Callable[[str], None]
+# Failures after which a create may still have happened (a 5xx sent after the create, a reply
+# lost on the way back): look again before reporting them.
+MAYBE_CREATED = (openai.InternalServerError, openai.APIConnectionError)
 POLL_SECONDS = 1.0
 
 
@@ -150,9 +153,15 @@ class Executor:
         kept = dedupe_files(remote, remote.files(), up.sha256, up.size, self.outcome)
         if kept is None:
             self.report(f"uploading {up.path} ({up.size} bytes) as {up.filename}")
-            remote.upload(self.root / up.path, up.sha256, parallel=self.parallel)
+            failure: openai.APIError | None = None
+            try:
+                remote.upload(self.root / up.path, up.sha256, parallel=self.parallel)
+            except MAYBE_CREATED as exc:
+                failure = exc
             kept = dedupe_files(remote, remote.files(), up.sha256, up.size, self.outcome)
             if kept is None:
+                if failure is not None:
+                    raise failure
                 raise FtopsError(f"uploaded {up.path} but the file is not listed",
                                  hint="run `ftops apply` again")
             with self.outcome.lock:
@@ -187,6 +196,8 @@ class Executor:
             self.report(f"model {action.name}: job {existing.id} exists ({existing.status})")
             return existing.id
         validation = training.validation
+        failure: openai.APIError | None = None
+        job: Job | None = None
         try:
             job = remote.create_job(
                 model=base,
@@ -205,9 +216,14 @@ class Executor:
             with self.outcome.lock:
                 self.outcome.deferred[action.name] = f"provider refused for now: {_message(exc)}"
             return None
+        except MAYBE_CREATED as exc:
+            failure = exc
         kept = dedupe_jobs(remote, remote.jobs(ftops_fingerprint=training.fingerprint),
-                           training.fingerprint, self.outcome)
-        job_id = kept.id if kept is not None else job.id
+                           training.fingerprint, self.outcome) or job
+        if kept is None:
+            assert failure is not None  # only a failed create leaves no job
+            raise failure
+        job_id = kept.id
         self.report(f"model {action.name}: started job {job_id}")
         with self.outcome.lock:
             self.outcome.started[action.name] = job_id
