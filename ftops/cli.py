@@ -108,16 +108,22 @@ def schema_command() -> None:
               help="Delay added to every API request.")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed for ids and faults: the same requests see the same faults.")
+@click.option("--flavor", default="openai", show_default=True,
+              type=click.Choice(["openai", "azure"]),
+              help="API dialect: OpenAI's /v1, or Azure OpenAI's /openai with api-version.")
 def emulator_command(host: str, port: int, state_path: Path | None, job_seconds: float,
-                     fault_rate: float, faults: str, latency_ms: float, seed: int) -> None:
+                     fault_rate: float, faults: str, latency_ms: float, seed: int,
+                     flavor: str) -> None:
     """Serve an OpenAI-compatible fine-tuning API locally until interrupted."""
     from ftops.emulator import Emulator
     from ftops.emulator.faults import parse_modes
 
     server = Emulator(host=host, port=port, state_path=state_path, job_seconds=job_seconds,
                       fault_rate=fault_rate, faults=parse_modes(faults), latency_ms=latency_ms,
-                      seed=seed).listen()
-    click.echo(f"ftops emulator serving {server.base_url} "
+                      seed=seed, flavor=flavor).listen()
+    where = (f"Azure OpenAI at azure_endpoint {server.azure_endpoint} (any api-version)"
+             if flavor == "azure" else server.base_url)
+    click.echo(f"ftops emulator serving {where} "
                f"(state: {state_path or 'in memory'}; any API key is accepted). Ctrl+C stops it.")
     server.serve_forever()
     click.echo("ftops emulator stopped.")

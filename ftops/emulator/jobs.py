@@ -10,6 +10,7 @@ from werkzeug.wrappers import Request
 
 from ftops import catalog
 from ftops.emulator import datafile, timeline
+from ftops.emulator.chat import training_blob
 from ftops.emulator.common import (
     ApiError,
     Ctx,
@@ -322,6 +323,7 @@ def create_job(ctx: Ctx, request: Request) -> Reply:
         failure=failure,
     )
     ctx.store.put_job(job)
+    ctx.store.keep_blob(training, training_blob(job.id))
     schedule(ctx.store, job)
     return Reply(timeline.job_json(job, ctx.now, initial=True))
 

@@ -21,7 +21,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from ftops.emulator import files, jobs, models
+from ftops.emulator import azure, chat, files, jobs, models
 from ftops.emulator.common import ApiError, Ctx, Handler
 from ftops.emulator.faults import FAULT_MODES, FaultInjector
 from ftops.emulator.store import Store
@@ -40,23 +40,27 @@ class Route:
 
 @dataclass(frozen=True)
 class Flavour:
-    """One dialect of the API: where its paths live and how a request proves its key.
-
-    Only OpenAI's for now; an Azure flavour (``/openai/...`` paths, ``api-version``, an
-    ``api-key`` header) is another instance of this with the same routes.
-    """
+    """One dialect of the API: where its paths live, what a request must carry to be served
+    (``admit`` raises the error otherwise) and how an unknown URL is answered."""
 
     prefix: str
     routes: tuple[Route, ...]
-    authorized: Callable[[Request], bool]
+    admit: Callable[[Request], None]
+    unknown_url: Callable[[Request], ApiError]
 
 
-def _bearer(request: Request) -> bool:
+def _bearer(request: Request) -> None:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and bool(key.strip())
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, _NO_KEY)
 
 
-OPENAI_ROUTES: tuple[Route, ...] = (
+def _invalid_url(request: Request) -> ApiError:
+    return ApiError(404, f"Invalid URL ({request.method} {request.path})")
+
+
+# The service's endpoints, common to both flavours.
+SERVICE_ROUTES: tuple[Route, ...] = (
     Route("POST", "/files", files.create_file, creates=True),
     Route("GET", "/files", files.list_files),
     Route("GET", "/files/<file_id>", files.retrieve_file),
@@ -78,12 +82,32 @@ OPENAI_ROUTES: tuple[Route, ...] = (
     Route("GET", "/models/<path:model>", models.retrieve_model),
     Route("DELETE", "/models/<path:model>", models.delete_model),
 )
-OPENAI = Flavour("/v1", OPENAI_ROUTES, _bearer)
-
 _NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
     "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
 )
+OPENAI = Flavour(
+    "/v1",
+    (*SERVICE_ROUTES, Route("POST", "/chat/completions", chat.create_completion)),
+    _bearer,
+    _invalid_url,
+)
+# Paths as openai.AzureOpenAI(azure_endpoint=...) sends them: deployment-based endpoints (chat)
+# under /openai/deployments/{model}, everything else under /openai.
+AZURE = Flavour(
+    "/openai",
+    (
+        *SERVICE_ROUTES,
+        Route(
+            "POST",
+            "/deployments/<deployment>/chat/completions",
+            azure.deployment_completion,
+        ),
+    ),
+    azure.admit,
+    azure.unknown_url,
+)
+FLAVORS: dict[str, Flavour] = {"openai": OPENAI, "azure": AZURE}
 _FAULTS: dict[str, ApiError] = {
     "429": ApiError(
         429,
@@ -128,6 +152,10 @@ class Emulator:
 
     >>> with Emulator(job_seconds=0) as emu:
     ...     client = openai.OpenAI(base_url=emu.base_url, api_key="any")
+    >>> with Emulator(flavor="azure") as emu:
+    ...     client = openai.AzureOpenAI(
+    ...         azure_endpoint=emu.azure_endpoint, api_version="2025-04-01-preview", api_key="any"
+    ...     )
     """
 
     def __init__(
@@ -142,9 +170,12 @@ class Emulator:
         latency_ms: float = 0,
         seed: int = 0,
         clock: Callable[[], float] = time.time,
+        flavor: str = "openai",
     ) -> None:
         if job_seconds < 0 or latency_ms < 0:
             raise FtopsError("job seconds and latency must not be negative")
+        if flavor not in FLAVORS:
+            raise FtopsError(f"unknown emulator flavor '{flavor}'", hint="use openai or azure")
         self.host = host
         self.job_seconds = float(job_seconds)
         self.latency = latency_ms / 1000
@@ -153,7 +184,8 @@ class Emulator:
         self._store = Store(Path(state_path) if state_path else None, seed=seed)
         for job in self._store.jobs.values():
             jobs.schedule(self._store, job)
-        self._flavour = OPENAI
+        self.flavor = flavor
+        self._flavour = FLAVORS[flavor]
         self._rules = Map(
             [
                 Rule(self._flavour.prefix + r.path, methods=[r.method], endpoint=i)
@@ -247,6 +279,13 @@ class Emulator:
     def base_url(self) -> str:
         return self.url + self._flavour.prefix
 
+    @property
+    def azure_endpoint(self) -> str:
+        """What ``openai.AzureOpenAI(azure_endpoint=...)`` takes; only for ``flavor="azure"``."""
+        if self.flavor != "azure":
+            raise RuntimeError("azure_endpoint needs an emulator started with flavor='azure'")
+        return self.url
+
     def requests(self) -> list[dict[str, Any]]:
         """Every API request served so far, oldest first (``/_emulator/*`` excluded)."""
         with self._lock:
@@ -272,8 +311,7 @@ class Emulator:
         try:
             if self.latency:
                 time.sleep(self.latency)
-            if not self._flavour.authorized(request):
-                raise ApiError(401, _NO_KEY)
+            self._flavour.admit(request)
             route, args = self._match(request)
             fault = self._faults.draw(creates=route.creates)
             if fault == "drop":
@@ -301,7 +339,7 @@ class Emulator:
         try:
             index, args = self._rules.bind_to_environ(request.environ).match()
         except HTTPException:
-            raise ApiError(404, f"Invalid URL ({request.method} {request.path})") from None
+            raise self._flavour.unknown_url(request) from None
         return self._flavour.routes[index], args
 
     def _handle(self, route: Route, request: Request, args: dict[str, str]) -> Response:

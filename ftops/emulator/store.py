@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import string
 import tempfile
 import typing
@@ -224,6 +225,15 @@ class Store:
 
         _write_atomic(self.blob_path(object_id), copy)
         return size, md5.hexdigest()
+
+    def keep_blob(self, source_id: str, keeper_id: str) -> None:
+        """Gives the blob of ``source_id`` a second name, ``keeper_id``, that outlives it."""
+        target = self.blob_path(keeper_id)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(self.blob_path(source_id), target)
+        except OSError:  # file systems without hard links
+            shutil.copyfile(self.blob_path(source_id), target)
 
     def read_blob(self, object_id: str) -> Iterator[bytes]:
         with self.blob_path(object_id).open("rb") as source:
