@@ -58,9 +58,12 @@ def test_drop_closes_the_connection_without_a_response() -> None:
     with Emulator(fault_rate=1.0, faults=["drop"]) as emu:
         with pytest.raises(openai.APIConnectionError):
             sdk_client(emu.base_url).files.create(file=("a.jsonl", b"x"), purpose="fine-tune")
-        assert emu.requests() == [
+        expected = [
             {"method": "POST", "path": "/v1/files", "query": "", "status": None, "fault": "drop"}
         ]
+        assert emu.requests() == expected
+        # The control endpoint answers even when every API request is dropped.
+        assert raw_request(emu.url + "/_emulator/requests").json() == expected
 
 
 def test_500_after_create_makes_sdk_retries_duplicate() -> None:

@@ -8,7 +8,7 @@ import openai
 import pytest
 from conftest import make_chat_jsonl, raw_request
 
-from ftops.emulator import Emulator
+from ftops.emulator import Emulator, files
 
 
 def test_file_create_retrieve_content_delete(client: openai.OpenAI) -> None:
@@ -48,6 +48,60 @@ def test_file_create_rejects_bad_purpose_and_missing_file(client: openai.OpenAI)
     with pytest.raises(openai.BadRequestError) as err:
         client.post("/files", body={"purpose": "fine-tune"}, cast_to=object)
     assert "multipart/form-data" in err.value.message
+
+
+def _multipart(fields: dict[str, bytes], filename: str = "a.jsonl") -> tuple[bytes, str]:
+    """A multipart/form-data body; a field whose name is ``file`` or ``data`` is a file part."""
+    boundary = "ftops-test-boundary"
+    body = b""
+    for name, value in fields.items():
+        disposition = f'form-data; name="{name}"'
+        if name in ("file", "data"):
+            disposition += f'; filename="{filename}"'
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        body += value + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_multipart_without_purpose_file_or_data_is_a_400(emulator: Emulator) -> None:
+    cases = [
+        ("/files", {"file": b"x"}, "purpose"),
+        ("/files", {"purpose": b"fine-tune"}, "file"),
+        ("/files", {"purpose": b"fine-tune", "other": b"x"}, "file"),
+    ]
+    upload = raw_request(
+        emulator.base_url + "/uploads",
+        "POST",
+        body=b'{"bytes": 1, "filename": "a", "mime_type": "text/plain", "purpose": "batch"}',
+        headers={"Authorization": "Bearer k", "Content-Type": "application/json"},
+    ).json()
+    cases.append((f"/uploads/{upload['id']}/parts", {"chunk": b"x"}, "data"))
+    for path, fields, param in cases:
+        body, content_type = _multipart(fields)
+        headers = {"Authorization": "Bearer k", "Content-Type": content_type}
+        raw = raw_request(emulator.base_url + path, "POST", body=body, headers=headers)
+        assert raw.status == 400, (path, fields)
+        error = raw.json()["error"]
+        assert (error["param"], error["code"]) == (param, "missing_required_parameter")
+    assert [e["status"] for e in emulator.requests()] == [200, 400, 400, 400, 400]
+
+
+def test_part_over_the_size_limit_is_refused(
+    client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real limit is 64 MiB; a smaller one keeps the test fast while taking the same path.
+    monkeypatch.setattr(files, "MAX_PART_BYTES", 4)
+    upload = client.uploads.create(
+        bytes=9, filename="a.jsonl", mime_type="text/jsonl", purpose="fine-tune"
+    )
+    with pytest.raises(openai.BadRequestError) as err:
+        client.uploads.parts.create(upload.id, data=b"12345")
+    assert err.value.body["param"] == "data"  # type: ignore[index]
+    assert "at most 4 bytes; this one has 5" in err.value.message
+    parts = [client.uploads.parts.create(upload.id, data=c) for c in (b"1234", b"5678", b"9")]
+    done = client.uploads.complete(upload.id, part_ids=[p.id for p in parts])
+    assert done.file is not None
+    assert client.files.content(done.file.id).read() == b"123456789"
 
 
 def test_file_expires_after(emulator: Emulator, client: openai.OpenAI) -> None:

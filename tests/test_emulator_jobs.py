@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from conftest import make_chat_jsonl, sdk_client
+from conftest import make_chat_jsonl, raw_request, sdk_client
 
 from ftops.emulator import Emulator
 
@@ -221,6 +221,25 @@ def test_dpo_job_checks_preference_format(client: openai.OpenAI) -> None:
         ({"integrations": ["wandb"]}, "integrations[0]"),
         ({"integrations": [{"type": "wandb", "wandb": {"project": "p"}}] * 6}, "integrations[5]"),
         ({"colour": "red"}, "colour"),
+        ({"suffix": 5}, "suffix"),
+        ({"method": {}}, "method.type"),
+        ({"method": {"type": "supervised", "lora": {}}}, "method.lora"),
+        ({"method": {"type": "supervised", "dpo": {}}}, "method.dpo"),
+        ({"method": {"type": "supervised", "supervised": {"x": 1}}}, "method.supervised.x"),
+        (
+            {
+                "hyperparameters": {"n_epochs": 2},
+                "method": {"type": "supervised", "supervised": {"hyperparameters": {}}},
+            },
+            "hyperparameters",
+        ),
+        (
+            {
+                "model": "o4-mini",
+                "method": {"type": "reinforcement", "reinforcement": {"grader": {"type": "vibe"}}},
+            },
+            "method.reinforcement.grader.type",
+        ),
     ],
 )
 def test_create_rejects_bad_requests(client: openai.OpenAI, kwargs: dict, param: str) -> None:
@@ -243,6 +262,14 @@ def test_create_rejects_wrong_purpose_and_missing_fields(client: openai.OpenAI) 
     assert err.value.code == "missing_required_parameter"
     with pytest.raises(openai.BadRequestError):
         client.post("/fine_tuning/jobs", body=[1], cast_to=object)
+    not_json = raw_request(
+        str(client.base_url) + "fine_tuning/jobs",
+        "POST",
+        body=b'{"model": ',
+        headers={"Authorization": "Bearer k", "Content-Type": "application/json"},
+    )
+    assert not_json.status == 400
+    assert "could not parse the JSON body" in not_json.json()["error"]["message"]
 
 
 def test_list_is_newest_first_with_cursor_and_metadata_filter(client: openai.OpenAI) -> None:
@@ -397,6 +424,14 @@ def test_event_and_checkpoint_pagination(client: openai.OpenAI) -> None:
     checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id, limit=1)
     assert checkpoints.has_more is True and len(checkpoints.data) == 1
     assert len(list(client.fine_tuning.jobs.checkpoints.list(job.id, limit=1))) == 3
+
+    for listing in (client.fine_tuning.jobs.list_events, client.fine_tuning.jobs.checkpoints.list):
+        with pytest.raises(openai.BadRequestError) as err:
+            listing(job.id, after="ftevent-unknown")
+        assert err.value.body["param"] == "after"  # type: ignore[index]
+        with pytest.raises(openai.BadRequestError) as err:
+            listing(job.id, limit=101)
+        assert err.value.body["param"] == "limit"  # type: ignore[index]
 
 
 JUNK = [None, 0, -1, 1.5, True, "", "x", [], [1], ["a", "a"], [{}], {}, {"a": 1}, {"type": 1}]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import openai
 import pytest
 from click.testing import CliRunner
@@ -138,6 +142,65 @@ def test_state_persists_across_restarts(tmp_path: Path) -> None:
         assert done.fine_tuned_model in {m.id for m in client.models.list()}
 
 
+def test_pending_upload_and_paused_job_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "emulator.json"
+    clock = [1_800_000_000.0]
+    with Emulator(state_path=state, job_seconds=100, clock=lambda: clock[0]) as emu:
+        client = sdk_client(emu.base_url)
+        upload = client.uploads.create(
+            bytes=6, filename="u.jsonl", mime_type="text/jsonl", purpose="batch"
+        )
+        first = client.uploads.parts.create(upload.id, data=b"abc")
+        training = client.files.create(file=("t.jsonl", make_chat_jsonl()), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=training.id)
+        clock[0] += 30
+        assert sdk_client(emu.base_url, strict=False).fine_tuning.jobs.pause(job.id).status == (
+            "paused"
+        )
+
+    clock[0] += 1000
+    with Emulator(state_path=state, job_seconds=100, clock=lambda: clock[0]) as emu:
+        client = sdk_client(emu.base_url)
+        second = client.uploads.parts.create(upload.id, data=b"def")
+        done = client.uploads.complete(upload.id, part_ids=[first.id, second.id])
+        assert done.file is not None
+        assert client.files.content(done.file.id).read() == b"abcdef"
+        lax = sdk_client(emu.base_url, strict=False)
+        assert lax.fine_tuning.jobs.retrieve(job.id).status == "paused"
+        resumed = client.fine_tuning.jobs.resume(job.id)
+        assert resumed.estimated_finish == int(clock[0] + 70)  # 30 of 100 s were done
+
+
+def test_seed_fixes_the_ids() -> None:
+    def first_ids(seed: int) -> tuple[str, str]:
+        with Emulator(seed=seed, job_seconds=0) as emu:
+            client = sdk_client(emu.base_url)
+            training = client.files.create(file=("t.jsonl", make_chat_jsonl()), purpose="fine-tune")
+            job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=training.id)
+            return training.id, job.id
+
+    assert first_ids(7) == first_ids(7)
+    assert first_ids(7)[0] != first_ids(8)[0]
+
+
+def test_a_failure_inside_the_emulator_is_a_500_and_it_keeps_serving(tmp_path: Path) -> None:
+    state = tmp_path / "emulator.json"
+    with Emulator(state_path=state) as emu:
+        client = sdk_client(emu.base_url)
+        training = client.files.create(file=("t.jsonl", make_chat_jsonl()), purpose="fine-tune")
+        (tmp_path / "emulator.json.blobs" / training.id).unlink()  # its bytes vanish from disk
+        with pytest.raises(openai.InternalServerError) as err:
+            client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=training.id)
+        assert err.value.body == {
+            "message": "The emulator failed on this request (see its log).",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+        assert client.fine_tuning.jobs.list().data == []
+        assert [e["status"] for e in emu.requests()] == [200, 500, 200]
+
+
 def test_corrupt_state_is_a_user_error(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     state.write_text("{not json")
@@ -166,11 +229,13 @@ def test_stop_releases_the_port() -> None:
         emu.base_url  # noqa: B018
 
 
-def test_cli_emulator_serves_until_interrupted(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def cli_emulator(*options: str) -> Iterator[str]:
+    """Runs ``ftops emulator --port 0 OPTIONS`` as a process; yields its base URL, then sends
+    Ctrl+C and checks that it stopped cleanly."""
     ftops = Path(sys.executable).parent / "ftops"
-    state = tmp_path / "s.json"
     proc = subprocess.Popen(
-        [str(ftops), "emulator", "--port", "0", "--state", str(state), "--job-seconds", "0"],
+        [str(ftops), "emulator", "--port", "0", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -180,15 +245,55 @@ def test_cli_emulator_serves_until_interrupted(tmp_path: Path) -> None:
         banner = proc.stdout.readline()
         found = re.search(r"serving (http://127\.0\.0\.1:\d+/v1)", banner)
         assert found, banner
-        client = sdk_client(found.group(1))
-        client.files.create(file=("t.jsonl", b"x"), purpose="fine-tune")
+        yield found.group(1)
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "stopped" in out
     assert err == ""
+
+
+def test_cli_emulator_serves_until_interrupted_and_keeps_state(tmp_path: Path) -> None:
+    state = tmp_path / "s.json"
+    with cli_emulator("--state", str(state), "--job-seconds", "0") as url:
+        created = sdk_client(url).files.create(file=("t.jsonl", b"x"), purpose="fine-tune")
     assert len(json.loads(state.read_text())["files"]) == 1
+    with cli_emulator("--state", str(state)) as url:
+        assert [f.id for f in sdk_client(url).files.list()] == [created.id]
+
+
+def test_cli_emulator_fault_latency_and_seed_options() -> None:
+    auth = {"Authorization": "Bearer k"}
+    with Emulator(fault_rate=0.5, faults=["429"], seed=4) as emu:
+        expected = [raw_request(emu.base_url + "/models", headers=auth).status for _ in range(12)]
+    assert set(expected) == {200, 429}
+    options = ("--fault-rate", "0.5", "--faults", "429", "--latency-ms", "50", "--seed", "4")
+    with cli_emulator(*options) as url:
+        started = time.monotonic()
+        seen = [raw_request(url + "/models", headers=auth) for _ in range(12)]
+        assert time.monotonic() - started >= 12 * 0.05
+        log = raw_request(url.removesuffix("/v1") + "/_emulator/requests").json()
+    assert [r.status for r in seen] == expected  # same seed, same faults as in-process
+    assert {r.headers.get("retry-after") for r in seen if r.status == 429} == {"1"}
+    assert [e["status"] for e in log] == expected
+
+
+def test_cli_emulator_option_defaults() -> None:
+    command = main.get_command(click.Context(main), "emulator")
+    assert command is not None
+    params = command.make_context("emulator", []).params
+    expected = {
+        "host": "127.0.0.1",
+        "port": 8765,
+        "state_path": None,
+        "job_seconds": 5.0,
+        "fault_rate": 0.0,
+        "faults": "429,500,503,drop,500-after-create",
+        "latency_ms": 0.0,
+        "seed": 0,
+    }
+    assert {key: params[key] for key in expected} == expected
 
 
 def test_cli_emulator_bad_options_are_one_line_errors() -> None:
