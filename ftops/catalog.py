@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -20,6 +20,16 @@ class ModelInfo:
     methods: tuple[str, ...]
     shutdown_date: dt.date | None
     source: str
+    # input/output (and fine_tuned_input/fine_tuned_output) USD per 1M tokens of inference
+    inference_usd_per_1m: dict[str, float] = field(default_factory=dict)
+
+    def inference_prices(self, model_id: str) -> tuple[float, float] | None:
+        """USD per 1M input and output tokens for ``model_id`` (a fine-tune of this base, or it)."""
+        prefix = "fine_tuned_" if model_id.startswith("ft:") else ""
+        prices = self.inference_usd_per_1m
+        if f"{prefix}input" not in prices or f"{prefix}output" not in prices:
+            return None
+        return float(prices[f"{prefix}input"]), float(prices[f"{prefix}output"])
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ def load() -> Catalog:
             methods=tuple(entry["methods"]),
             shutdown_date=_date(entry.get("shutdown_date")),
             source=entry["source"],
+            inference_usd_per_1m=dict(entry.get("inference_usd_per_1m") or {}),
         )
         for model_id, entry in raw["models"].items()
     )
