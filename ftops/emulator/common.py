@@ -63,6 +63,7 @@ class Ctx:
     job_seconds: float
     org_id: str = "org-emulator"
     org_slug: str = "emulator"
+    metadata_filter: bool = True  # False: answer like an endpoint without the metadata filter
 
 
 Handler = Callable[..., Reply]

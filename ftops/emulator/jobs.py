@@ -361,6 +361,8 @@ def _metadata_filter(request: Request) -> dict[str, str] | None:
 
 def list_jobs(ctx: Ctx, request: Request) -> Reply:
     limit = query_limit(request, 20, 100)
+    if not ctx.metadata_filter and any(k.startswith("metadata") for k in request.args):
+        raise invalid("Unrecognized request argument supplied: metadata", "metadata")
     wanted = _metadata_filter(request)
     after = request.args.get("after")
     order = ctx.store.job_order

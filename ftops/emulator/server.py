@@ -171,6 +171,7 @@ class Emulator:
         seed: int = 0,
         clock: Callable[[], float] = time.time,
         flavor: str = "openai",
+        metadata_filter: bool = True,
     ) -> None:
         if job_seconds < 0 or latency_ms < 0:
             raise FtopsError("job seconds and latency must not be negative")
@@ -186,6 +187,7 @@ class Emulator:
             jobs.schedule(self._store, job)
         self.flavor = flavor
         self._flavour = FLAVORS[flavor]
+        self.metadata_filter = metadata_filter
         self._rules = Map(
             [
                 Rule(self._flavour.prefix + r.path, methods=[r.method], endpoint=i)
@@ -344,7 +346,8 @@ class Emulator:
 
     def _handle(self, route: Route, request: Request, args: dict[str, str]) -> Response:
         with self._lock:
-            ctx = Ctx(self._store, self._clock(), self.job_seconds)
+            ctx = Ctx(self._store, self._clock(), self.job_seconds,
+                      metadata_filter=self.metadata_filter)
             try:
                 jobs.settle(ctx)
                 reply = route.handler(ctx, request, **args)

@@ -1,0 +1,179 @@
+"""Providers: one SDK client per ``providers`` entry, and what each kind of endpoint can do.
+
+Capability table (README "Providers"): for each provider kind, whether an optional feature is
+documented there (``yes``: used as is, errors are real errors) or unknown (``probe``: tried, and
+on 400/404 dropped for the rest of the run with a one-line notice, in favour of a slower path that
+gives the same result).
+
+| feature                          | openai | azure | compatible | slower path           |
+|----------------------------------|--------|-------|------------|-----------------------|
+| ``metadata[k]=v`` on job listing | yes    | probe | probe      | list all, filter here |
+| Uploads API (files >= 64 MiB)    | yes    | probe | probe      | one ``files.create``  |
+
+"compatible" is an ``openai`` entry with its own ``base_url``.
+
+Job listings are filtered here in every case, so an endpoint that silently ignores the filter
+is still read correctly. ftops never pauses jobs, so pause/resume needs no entry (a ``paused``
+job plans as ``pending`` everywhere).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+import openai
+from openai import OpenAI
+
+from ftops.errors import FtopsError
+from ftops.spec import Provider, ResolvedModel
+from ftops.state import DEFAULT_PROVIDER
+
+T = TypeVar("T")
+Support = Literal["yes", "probe"]
+Feature = Literal["metadata_filter", "uploads"]
+
+EMULATOR_KEY = "sk-emulator"  # the embedded emulator accepts any key; this one is not secret
+# AzureOpenAI reads this variable itself; naming it lets the missing-key error say so.
+DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
+_FEATURE_TEXT: dict[str, tuple[str, str]] = {
+    "metadata_filter": ("the metadata filter on job listing",
+                        "listing all jobs and filtering them here (slower)"),
+    "uploads": ("the Uploads API", "uploading each file in one request"),
+}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    metadata_filter: Support
+    uploads: Support
+
+
+CAPABILITIES: dict[str, Capabilities] = {
+    "openai": Capabilities(metadata_filter="yes", uploads="yes"),
+    "azure": Capabilities(metadata_filter="probe", uploads="probe"),
+    "compatible": Capabilities(metadata_filter="probe", uploads="probe"),
+}
+
+
+def kind(provider: Provider) -> str:
+    """The capability table's column: an ``openai`` entry with its own ``base_url`` is some other
+    OpenAI-compatible server."""
+    return "compatible" if provider.type == "openai" and provider.base_url else provider.type
+
+
+@dataclass
+class Features:
+    """One run's view of a provider's optional features: the table, then what probing found."""
+
+    provider: str
+    capabilities: Capabilities = CAPABILITIES["openai"]
+    dropped: set[str] = field(default_factory=set)
+
+    def attempt(self, feature: Feature, fast: Callable[[], T], slow: Callable[[], T]) -> T:
+        """``fast()`` while the feature is usable; ``slow()`` once the endpoint has refused it."""
+        if feature in self.dropped:
+            return slow()
+        try:
+            return fast()
+        except (openai.BadRequestError, openai.NotFoundError) as exc:
+            if getattr(self.capabilities, feature) == "yes":
+                raise
+            self.dropped.add(feature)
+            lacks, instead = _FEATURE_TEXT[feature]
+            log.warning("notice: provider %s answered %s to %s; %s", self.provider,
+                        exc.status_code, lacks, instead)
+            return slow()
+
+
+@dataclass(frozen=True)
+class Connection:
+    client: OpenAI
+    features: Features
+
+
+def _loopback(url: str | None) -> bool:
+    host = urlsplit(url).hostname if url else None
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def make_client(provider: Provider, *, env: Mapping[str, str] | None = None,
+                max_retries: int = 2) -> OpenAI:
+    """The SDK client for ``provider``; the key comes from the variable ``api_key_env`` names.
+
+    With no ``providers`` block the implicit ``openai`` provider has no settings, so the SDK's
+    own variables (OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID) apply as they always did.
+    Loopback endpoints ignore proxy settings: local traffic must not leave the machine.
+    """
+    env = os.environ if env is None else env
+    variable = provider.api_key_env or DEFAULT_KEY_ENV[provider.type]
+    key = env.get(variable)
+    if not key:
+        # The implicit default provider has no entry to name; a declared one is named.
+        who = f" for provider {provider.name}" if provider.file else ""
+        raise FtopsError(
+            f"no API key{who}: {variable} is not set", path=provider.file, line=provider.line,
+            hint=f"export {variable}, or try ftops with --emulator")
+    url = provider.endpoint if provider.type == "azure" else provider.base_url
+    http_client = openai.DefaultHttpxClient(trust_env=False) if _loopback(url) else None
+    if provider.type == "azure":
+        return openai.AzureOpenAI(azure_endpoint=provider.endpoint,
+                                  api_version=provider.api_version, api_key=key,
+                                  max_retries=max_retries, http_client=http_client)
+    return OpenAI(api_key=key, base_url=provider.base_url, organization=provider.organization,
+                  project=provider.project, max_retries=max_retries, http_client=http_client)
+
+
+def emulator_state(root: Path, name: str) -> Path:
+    """Where ``--emulator`` keeps a provider's account; ``openai`` keeps its historical file."""
+    folder = root / ".ftops" / "emulator"
+    return folder / ("state.json" if name == DEFAULT_PROVIDER else f"state-{name}.json")
+
+
+@contextmanager
+def connections(providers: Iterable[Provider], names: Iterable[str], *,
+                emulator_root: Path | None = None, job_seconds: float = 3.0,
+                max_retries: int = 2) -> Iterator[dict[str, Connection]]:
+    """A connection per named provider. With ``emulator_root``, each provider gets its own
+    in-process emulator (Azure's dialect for ``type: azure``), its state kept under the root."""
+    declared = {p.name: p for p in providers}
+    chosen = [declared[name] for name in sorted(set(names))]
+    if emulator_root is None:
+        yield {p.name: Connection(make_client(p, max_retries=max_retries),
+                                  Features(p.name, CAPABILITIES[kind(p)])) for p in chosen}
+        return
+    from ftops.emulator import Emulator  # only the --emulator path needs the server
+
+    with ExitStack() as stack:
+        out: dict[str, Connection] = {}
+        for p in chosen:
+            state = emulator_state(emulator_root, p.name)
+            state.parent.mkdir(parents=True, exist_ok=True)
+            server = stack.enter_context(Emulator(
+                state_path=state, job_seconds=job_seconds,
+                flavor="azure" if p.type == "azure" else "openai"))
+            local = Provider(p.name, p.type, None if p.type == "azure" else server.base_url,
+                             server.url if p.type == "azure" else None, p.api_version,
+                             "FTOPS_EMULATOR_KEY", p.file, p.line)
+            client = make_client(local, env={"FTOPS_EMULATOR_KEY": EMULATOR_KEY},
+                                 max_retries=max_retries)
+            out[p.name] = Connection(client, Features(p.name, CAPABILITIES[kind(p)]))
+        yield out
+
+
+def adoptions(models: Iterable[ResolvedModel], *, repo: str,
+              provider: str) -> dict[str, dict[str, str]]:
+    """Job id -> the ftops labels an adopted job stands for (it cannot carry them itself: job
+    metadata is fixed at creation)."""
+    return {
+        m.adopt[0]: {"ftops_repo": repo, "ftops_model": m.name, "ftops_fingerprint": m.adopt[1]}
+        for m in models if m.adopt is not None and m.provider == provider
+    }
