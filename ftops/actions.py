@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftops import engine, github, gitinfo, lock, render
+from ftops import engine, evals, github, gitinfo, lock, render
 from ftops.apply import Outcome
 from ftops.charts import loss_chart_markdown
 from ftops.cost import default_epochs
@@ -27,7 +27,7 @@ from ftops.datadiff import dataset_diff, dataset_diff_markdown
 from ftops.errors import FtopsError
 from ftops.formats import check
 from ftops.github import ActionsContext, Comment
-from ftops.plan import Plan
+from ftops.plan import Notice, Plan
 from ftops.remote import Remote
 from ftops.spec import ResolvedModel
 from ftops.tokens import TokenCounter, get_encoding
@@ -52,12 +52,14 @@ class ApplyRun:
     outcome: Outcome
     lock: lock.Lock
     lock_commit: str | None  # sha of the ftops.lock commit, None when not asked or unchanged
+    eval_results: tuple[evals.EvalResult, ...] = ()  # apply --wait: the eval gates run
 
 
 @dataclass(frozen=True)
 class StatusRun:
     rows: list[dict[str, object]]
     markdown: str
+    warnings: tuple[Notice, ...] = ()  # the plan's: shutdown dates, provider cut-offs
 
 
 def marker_key(project: engine.Project, specs: Path) -> str:
@@ -89,7 +91,7 @@ def run_plan(specs: Path, *, emulator: bool = False, prune: bool = False,
         plan = engine.make_plan(project, remotes, prune=prune,
                                 allow_delete_models=allow_delete_models, today=today)
     if out is None and ctx is not None:
-        out = Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / PLAN_FILE_NAME
+        out = runner_plan_path(env)
     if out is not None:
         out.write_text(plan.to_json(), encoding="utf-8")
     if ctx is None:
@@ -107,6 +109,11 @@ def run_plan(specs: Path, *, emulator: bool = False, prune: bool = False,
         "estimated-cost": f"{plan.estimated_cost_usd:.2f}",
     })
     return PlanRun(plan, comment=posted)
+
+
+def runner_plan_path(env: Mapping[str, str]) -> Path:
+    """Where plan and apply save the plan in GitHub Actions (the ``plan-json`` output)."""
+    return Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / PLAN_FILE_NAME
 
 
 def _offline_plan(ctx: ActionsContext, specs: Path) -> PlanRun:
@@ -232,24 +239,35 @@ def run_apply(specs: Path, *, plan_file: Path | None = None, emulator: bool = Fa
             _check_reviewed(ctx, key, plan, allow_changed=allow_plan_changed, report=report)
         if saved is None:  # a saved plan was reviewed when it was saved, as in Terraform
             confirm(plan)
-        outcome = engine.apply_plan(
-            project, remotes, plan, saved=saved is not None, prune=prune,
-            allow_delete_models=allow_delete_models, parallel=parallel, wait=wait,
-            timeout=timeout, today=today, report=report)
+        try:
+            outcome = engine.apply_plan(
+                project, remotes, plan, saved=saved is not None, prune=prune,
+                allow_delete_models=allow_delete_models, parallel=parallel, wait=wait,
+                timeout=timeout, today=today, report=report)
+        except FtopsError as exc:
+            if ctx is not None:
+                _report_failure(ctx, key, exc, report)
+            raise
         locked = engine.refresh_lock(project, remotes)
+        gated = evals.gate(project, remotes, locked, parallel=parallel, report=report) \
+            if wait else None
+        locked = gated.lock if gated else locked
         charts = loss_markdown(project, remotes, locked) if ctx is not None and wait else ""
     sha = None
     if commit_lock:
         sha = gitinfo.commit_file(project.root, engine.LOCK_FILE,
                                   gitinfo.lock_commit_message(len(locked.models)),
                                   gitinfo.default_author(env))
-    result = ApplyRun(plan, outcome, locked, sha)
+    result = ApplyRun(plan, outcome, locked, sha, gated.results if gated else ())
     if ctx is not None:
         markdown = apply_markdown(result, charts)
         github.write_summary(ctx, markdown)
+        if plan_file is None:  # keep the plan that was applied, for the workflow's artifacts
+            plan_file = runner_plan_path(env)
+            plan_file.write_text(plan.to_json(), encoding="utf-8")
         github.write_outputs(ctx, {
             "has-changes": plan.has_changes,
-            "plan-json": str(plan_file.resolve()) if plan_file else "",
+            "plan-json": str(plan_file.resolve()),
             "models": model_ids(locked),
             "estimated-cost": f"{plan.estimated_cost_usd:.2f}",
         })
@@ -282,9 +300,22 @@ def _check_reviewed(ctx: ActionsContext, key: str, plan: Plan, *, allow_changed:
                "applying it because of --allow-plan-changed")
 
 
+def _report_failure(ctx: ActionsContext, key: str, exc: FtopsError, report: Report) -> None:
+    """Tell the job summary and the reviewed pull request that apply stopped part-way."""
+    markdown = (f"#### ftops apply FAILED\n\n{exc}\n\n"
+                "What was uploaded or started before the error stays; `ftops status` shows it.")
+    github.write_summary(ctx, markdown)
+    if not ctx.token:
+        return
+    try:
+        github.report_apply(ctx, key, markdown)
+    except FtopsError as github_error:  # the apply error is the one the job must show
+        report(f"could not report the failure on the pull request: {github_error}")
+
+
 def apply_markdown(run: ApplyRun, charts: str = "") -> str:
     outcome = run.outcome
-    verdict = "succeeded" if outcome.ok else "FAILED"
+    verdict = "succeeded" if outcome.ok and all(r.passed for r in run.eval_results) else "FAILED"
     lines = [f"#### ftops apply {verdict}", "",
              f"{len(outcome.uploaded)} uploaded, {len(outcome.started)} started, "
              f"{len(outcome.pruned)} pruned."]
@@ -297,6 +328,8 @@ def apply_markdown(run: ApplyRun, charts: str = "") -> str:
                   for name, e in sorted(run.lock.models.items())]
     if run.lock_commit:
         lines += ["", f"`{engine.LOCK_FILE}` committed as `{run.lock_commit[:12]}`."]
+    if run.eval_results:
+        lines += ["", evals.results_markdown(run.eval_results).rstrip("\n")]
     if charts:
         lines += ["", charts]
     return "\n".join(lines) + "\n"
@@ -313,14 +346,17 @@ def run_status(specs: Path, *, emulator: bool = False, markdown: bool = False,
         locked = engine.refresh_lock(project, remotes)
         charts = loss_markdown(project, remotes, locked) if markdown else ""
     rows = engine.status_rows(plan, locked)
-    return StatusRun(rows, status_markdown(rows, charts) if markdown else "")
+    return StatusRun(rows, status_markdown(rows, charts, plan.warnings) if markdown else "",
+                     plan.warnings)
 
 
-def status_markdown(rows: list[dict[str, object]], charts: str) -> str:
+def status_markdown(rows: list[dict[str, object]], charts: str,
+                    warnings: tuple[Notice, ...] = ()) -> str:
     lines = ["#### ftops status", "", "| Model | State | Status | Job | Fine-tuned model |",
              "|---|---|---|---|---|"]
     lines += [f"| `{r['name']}` | {r['state']} | {r['status'] or '—'} | {_code(r['job_id'])} | "
               f"{_code(r['fine_tuned_model'])} |" for r in rows]
+    lines += ["", *(f"> ⚠️ `{w.subject}`: {w.message}" for w in warnings)] if warnings else []
     if charts:
         lines += ["", charts]
     return "\n".join(lines) + "\n"
@@ -342,7 +378,7 @@ def loss_markdown(project: engine.Project, remotes: Mapping[str, Remote],
         cost = None
         if entry.trained_tokens is not None and model.training_usd_per_1m is not None:
             cost = entry.trained_tokens * model.training_usd_per_1m / 1_000_000
-        csv_text = _results_csv(remote, entry.job_id)
+        csv_text = results_csv(remote, entry.job_id)
         body = (f"No results file was reported for job `{entry.job_id}`." if csv_text is None
                 else loss_chart_markdown(name, csv_text, trained_tokens=entry.trained_tokens,
                                          cost_usd=cost))
@@ -350,7 +386,7 @@ def loss_markdown(project: engine.Project, remotes: Mapping[str, Remote],
     return "\n\n".join(sections)
 
 
-def _results_csv(remote: Remote, job_id: str) -> str | None:
+def results_csv(remote: Remote, job_id: str) -> str | None:
     """The job's first results file. OpenAI serves it base64-encoded; the emulator as CSV."""
     files = remote.client.fine_tuning.jobs.retrieve(job_id).result_files or []
     if not files:

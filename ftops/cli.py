@@ -111,16 +111,19 @@ def schema_command() -> None:
 @click.option("--flavor", default="openai", show_default=True,
               type=click.Choice(["openai", "azure"]),
               help="API dialect: OpenAI's /v1, or Azure OpenAI's /openai with api-version.")
+@click.option("--no-metadata-filter", is_flag=True,
+              help="Refuse the metadata filter on job listing (400), as some endpoints do.")
 def emulator_command(host: str, port: int, state_path: Path | None, job_seconds: float,
                      fault_rate: float, faults: str, latency_ms: float, seed: int,
-                     flavor: str) -> None:
+                     flavor: str, no_metadata_filter: bool) -> None:
     """Serve an OpenAI-compatible fine-tuning API locally until interrupted."""
     from ftops.emulator import Emulator
     from ftops.emulator.faults import parse_modes
 
     server = Emulator(host=host, port=port, state_path=state_path, job_seconds=job_seconds,
                       fault_rate=fault_rate, faults=parse_modes(faults), latency_ms=latency_ms,
-                      seed=seed, flavor=flavor).listen()
+                      seed=seed, flavor=flavor,
+                      metadata_filter=not no_metadata_filter).listen()
     where = (f"Azure OpenAI at azure_endpoint {server.azure_endpoint} (any api-version)"
              if flavor == "azure" else server.base_url)
     click.echo(f"ftops emulator serving {where} "
@@ -213,7 +216,9 @@ def apply_command(plan_file: Path | None, specs_dir: Path, emulator: bool, prune
         specs_dir, plan_file=plan_file, emulator=emulator, prune=prune,
         allow_delete_models=allow_delete_models, parallel=parallel, wait=wait_, timeout=timeout,
         allow_dirty=allow_dirty, commit_lock=commit_lock, allow_plan_changed=allow_plan_changed,
-        confirm=lambda _plan: _confirm(auto_approve), report=click.echo)
+        # As in Terraform, a plan with nothing to change needs no approval.
+        confirm=lambda plan: _confirm(auto_approve) if plan.has_changes else None,
+        report=click.echo)
     outcome = run.outcome
     for line in outcome.deduplicated:
         click.echo(f"removed duplicate {line}")
@@ -226,9 +231,11 @@ def apply_command(plan_file: Path | None, specs_dir: Path, emulator: bool, prune
     for name, entry in sorted(run.lock.models.items()):
         if entry.fine_tuned_model:
             click.echo(f"  {name}: {entry.fine_tuned_model}")
+    for alias, entry in sorted(run.lock.aliases.items()):
+        click.echo(f"  alias {alias}: {entry.get('model_id') if isinstance(entry, dict) else '-'}")
     if run.lock_commit:
         click.echo(f"Committed {engine.LOCK_FILE} as {run.lock_commit[:12]}")
-    if not outcome.ok:
+    if not outcome.ok or not all(r.passed for r in run.eval_results):
         sys.exit(1)
 
 
@@ -256,7 +263,9 @@ def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: boo
 
     run = actions.run_status(specs_dir, emulator=emulator, markdown=markdown)
     if as_json:
-        click.echo(json.dumps({"models": run.rows}, indent=2, sort_keys=True))
+        click.echo(json.dumps({"models": run.rows,
+                               "warnings": [w.to_dict() for w in run.warnings]},
+                              indent=2, sort_keys=True))
         return
     if markdown:
         click.echo(run.markdown, nl=False)
@@ -264,6 +273,8 @@ def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: boo
     for row in run.rows:
         click.echo(f"{row['name']:<24} {row['state']:<8} {row['status'] or '-':<16} "
                    f"{row['job_id'] or '-':<28} {row['fine_tuned_model'] or '-'}")
+    for warning in run.warnings:
+        click.echo(f"! {warning}")
 
 
 @main.command("wait")
@@ -286,6 +297,68 @@ def wait_command(names: tuple[str, ...], specs_dir: Path, emulator: bool,
         failed = failed or job.status != "succeeded"
     if failed:
         sys.exit(1)
+
+
+@main.command("eval")
+@click.argument("names", nargs=-1)
+@_specs_option
+@_emulator_option
+@_json_option
+@click.option("--parallel", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Chat requests at once.")
+def eval_command(names: tuple[str, ...], specs_dir: Path, emulator: bool, as_json: bool,
+                 parallel: int) -> None:
+    """Run the named models' evals (all by default); exit 1 when a gate fails."""
+    from ftops import evals
+
+    results = evals.run_evals(specs_dir, names, emulator=emulator, parallel=parallel,
+                              report=lambda line: click.echo(line, err=True))
+    click.echo(evals.results_json(results) if as_json else evals.results_text(results), nl=False)
+    if not all(r.passed for r in results):
+        sys.exit(1)
+
+
+@main.command("export")
+@click.argument("names", nargs=-1)
+@_specs_option
+@_emulator_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Bundle directory (default: ftops-export/ at the repository root).")
+def export_command(names: tuple[str, ...], specs_dir: Path, emulator: bool,
+                   out: Path | None) -> None:
+    """Write a self-contained bundle per trained model (all by default): datasets by hash, a
+    spec reproducing its fingerprint, the job's configuration and metrics, its lock entry."""
+    from ftops.export import export_models
+
+    run = export_models(specs_dir, out=out, names=names, emulator=emulator)
+    for name, folder in sorted(run.bundles.items()):
+        click.echo(f"exported {name} to {folder}")
+    for name, reason in sorted(run.skipped.items()):
+        click.echo(f"skipped {name}: {reason}")
+    if names and run.skipped:
+        sys.exit(1)
+
+
+@main.command("import")
+@click.argument("job_ids", nargs=-1, required=True)
+@_specs_option
+@_emulator_option
+@click.option("--name", "names", multiple=True, help="Model name for each job, in order.")
+@click.option("--provider", default="openai", show_default=True,
+              help="The providers entry the jobs live on.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Spec file to write (default: imported.yaml in the spec directory).")
+def import_command(job_ids: tuple[str, ...], specs_dir: Path, emulator: bool,
+                   names: tuple[str, ...], provider: str, out: Path | None) -> None:
+    """Adopt jobs ftops did not create (by id): download their files and write spec entries
+    whose plan is `ok`, without retraining."""
+    from ftops.export import import_jobs
+
+    run = import_jobs(specs_dir, job_ids, names=names, provider=provider, out=out,
+                      emulator=emulator)
+    for name, job_id in sorted(run.models.items()):
+        click.echo(f"adopted {job_id} as model {name}")
+    click.echo(f"wrote {run.spec_file}; review and commit it with its datasets")
 
 
 @main.command("demo")

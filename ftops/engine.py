@@ -15,17 +15,16 @@ from pathlib import Path
 
 import openai
 
-from ftops import datasets, gitinfo, lock, planner
+from ftops import datasets, gitinfo, lock, planner, providers
 from ftops.apply import Executor, Outcome, follow, mend_duplicates
 from ftops.errors import FtopsError, redact
 from ftops.identity import fingerprints
 from ftops.plan import Plan
-from ftops.remote import Remote, make_client
+from ftops.remote import Remote
 from ftops.spec import ResolvedModel, Spec, load_specs
-from ftops.state import Actual, Desired, DesiredDataset, DesiredModel, Job, Source
+from ftops.state import DEFAULT_PROVIDER, Actual, Desired, DesiredDataset, DesiredModel, Job, Source
 
 LOCK_FILE = "ftops.lock"
-EMULATOR_KEY = "sk-emulator"  # the embedded emulator accepts any key; this one is not secret
 
 
 @dataclass(frozen=True)
@@ -117,20 +116,17 @@ def load_project(specs: Path) -> Project:
 @contextmanager
 def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
             job_seconds: float = 3.0) -> Iterator[dict[str, Remote]]:
-    """One Remote per provider the specs use, or all of them on the embedded emulator."""
-    providers = {m.provider for m in project.desired.models} or {"openai"}
-    if not emulator:
-        client = make_client(max_retries=max_retries)
-        yield {name: Remote(client, repo=project.desired.repo, provider=name) for name in providers}
-        return
-    from ftops.emulator import Emulator  # only the --emulator path needs the server
-
-    state = project.root / ".ftops" / "emulator" / "state.json"
-    state.parent.mkdir(parents=True, exist_ok=True)
-    with Emulator(state_path=state, job_seconds=job_seconds) as server:
-        client = make_client(base_url=server.base_url, api_key=EMULATOR_KEY,
-                             max_retries=max_retries, local=True)
-        yield {name: Remote(client, repo=project.desired.repo, provider=name) for name in providers}
+    """One Remote per provider the specs use, each with its own client (see providers.py);
+    with ``emulator``, each on its own embedded emulator."""
+    names = {m.provider for m in project.desired.models} or {DEFAULT_PROVIDER}
+    repo = project.desired.repo
+    with providers.connections(project.spec.providers, names,
+                               emulator_root=project.root if emulator else None,
+                               job_seconds=job_seconds, max_retries=max_retries) as conns:
+        yield {name: Remote(c.client, repo=repo, provider=name, features=c.features,
+                            adopted=providers.adoptions(project.spec.models, repo=repo,
+                                                        provider=name))
+               for name, c in conns.items()}
 
 
 def read_actual(remotes: Mapping[str, Remote]) -> Actual:
@@ -180,7 +176,10 @@ def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *,
                              hint="run `ftops plan` again and review the new plan")
     outcome = Executor(plan if saved else fresh, remotes, root=project.root, parallel=parallel,
                        wait_for_jobs=wait, timeout=timeout, report=report).run()
-    mend_duplicates(remotes, read_actual(remotes), outcome)
+    changed = outcome.uploaded or outcome.started or outcome.deduplicated or outcome.pruned
+    # Duplicates a crash left behind are already in ``actual``; only our own creates need a
+    # fresh look (a no-op apply then reads the account once, not twice).
+    mend_duplicates(remotes, read_actual(remotes) if changed else actual, outcome)
     return outcome
 
 

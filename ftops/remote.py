@@ -6,10 +6,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from openai import OpenAI
 
 from ftops.errors import FtopsError
 from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename
+from ftops.providers import Features
 from ftops.state import DEFAULT_PROVIDER, Actual, Job, JobError, RemoteFile, RemoteModel
 
 JOBS_PAGE = 100
@@ -25,6 +25,13 @@ FILES_PAGE = 10_000  # the API's maximum: one request for almost every account
 # Files at least this large go through the Uploads API with parts sent in parallel.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
 
 
 @dataclass(frozen=True)
@@ -88,28 +95,17 @@ def _to_model(obj: Any, provider: str) -> RemoteModel:
                        shutdown_date=shutdown, provider=provider)
 
 
-def make_client(*, base_url: str | None = None, api_key: str | None = None,
-                max_retries: int = 2, local: bool = False) -> OpenAI:
-    """A client from explicit values or the SDK's own environment variables.
-
-    ``local`` (the embedded emulator) ignores proxy settings: loopback traffic must not leave.
-    """
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if not key:
-        raise FtopsError("no API key: OPENAI_API_KEY is not set",
-                         hint="export OPENAI_API_KEY, or try ftops with --emulator")
-    http_client = openai.DefaultHttpxClient(trust_env=False) if local else None
-    return OpenAI(api_key=key, base_url=base_url, max_retries=max_retries,
-                  http_client=http_client)
-
-
 class Remote:
     """One provider's account, read and changed through the official SDK."""
 
-    def __init__(self, client: OpenAI, *, repo: str, provider: str = DEFAULT_PROVIDER) -> None:
+    def __init__(self, client: OpenAI, *, repo: str, provider: str = DEFAULT_PROVIDER,
+                 features: Features | None = None,
+                 adopted: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.client = client
         self.repo = repo
         self.provider = provider
+        self.features = features or Features(provider)
+        self.adopted = dict(adopted or {})  # job id -> the ftops labels it stands for
 
     # --- reads -------------------------------------------------------------------------------
     def files(self) -> tuple[RemoteFile, ...]:
@@ -117,10 +113,19 @@ class Remote:
         return tuple(_to_file(f, self.provider) for f in page)
 
     def jobs(self, **metadata: str) -> tuple[Job, ...]:
-        """This repository's ftops jobs (one metadata-filtered listing, paginated)."""
+        """This repository's ftops jobs: one metadata-filtered listing, paginated (a whole
+        listing where the endpoint lacks the filter: see providers.py), plus adopted jobs."""
         wanted = {"ftops_repo": self.repo, **metadata}
-        page = self.client.fine_tuning.jobs.list(limit=JOBS_PAGE, metadata=wanted)
-        return tuple(to_job(j, self.provider) for j in page)
+        page = self.features.attempt(
+            "metadata_filter",
+            lambda: list(self.client.fine_tuning.jobs.list(limit=JOBS_PAGE, metadata=wanted)),
+            lambda: list(self.client.fine_tuning.jobs.list(limit=JOBS_PAGE)))
+        # Filtered here too: an endpoint may ignore the filter rather than refuse it.
+        listed = [to_job(j, self.provider) for j in page]
+        adopted = [self.job(job_id) for job_id, labels in sorted(self.adopted.items())
+                   if labels.items() >= wanted.items()]
+        adopted = [replace(j, metadata={**j.metadata, **self.adopted[j.id]}) for j in adopted]
+        return tuple(j for j in listed + adopted if j.metadata.items() >= wanted.items())
 
     def models(self) -> tuple[RemoteModel, ...]:
         return tuple(_to_model(m, self.provider) for m in self.client.models.list())
@@ -141,17 +146,39 @@ class Remote:
     def file_text(self, file_id: str) -> str:
         return self.client.files.content(file_id).text
 
+    def file_bytes(self, file_id: str) -> bytes:
+        return self.client.files.content(file_id).content
+
+    def chat(self, model: str, messages: list[dict[str, Any]], *, seed: int) -> ChatReply:
+        """One deterministic-as-possible completion (temperature 0, fixed seed)."""
+        obj = self.client.chat.completions.create(
+            model=model, messages=messages, temperature=0, seed=seed  # type: ignore[arg-type]
+        )
+        usage = obj.usage
+        return ChatReply(
+            text=(obj.choices[0].message.content or "") if obj.choices else "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
+
     # --- changes -----------------------------------------------------------------------------
     def upload(self, path: Path, sha256: str, *, parallel: int = 4,
                threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE) -> RemoteFile:
         """Upload a dataset under its hash-carrying name; large files in parallel parts."""
         name = dataset_filename(sha256)
         size = path.stat().st_size
-        if size < threshold:
+
+        def whole() -> RemoteFile:
             with path.open("rb") as fh:
                 obj = self.client.files.create(file=(name, fh), purpose=FINE_TUNE_PURPOSE)
             return _to_file(obj, self.provider)
-        return self._upload_parts(path, name, size, parallel=parallel, part_size=part_size)
+
+        if size < threshold:
+            return whole()
+        return self.features.attempt(
+            "uploads",
+            lambda: self._upload_parts(path, name, size, parallel=parallel, part_size=part_size),
+            whole)
 
     def _upload_parts(self, path: Path, name: str, size: int, *, parallel: int,
                       part_size: int) -> RemoteFile:
@@ -167,9 +194,13 @@ class Remote:
             return self.client.uploads.parts.create(upload.id, data=chunk).id
 
         try:
-            with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            # The md5 (checked by the server on complete) is computed while the parts travel;
+            # hashing releases the GIL, so it costs no wall time.
+            with ThreadPoolExecutor(max_workers=1) as hasher, \
+                    ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+                md5 = hasher.submit(_md5, path)
                 part_ids = list(pool.map(send, offsets))
-            done = self.client.uploads.complete(upload.id, part_ids=part_ids, md5=_md5(path))
+            done = self.client.uploads.complete(upload.id, part_ids=part_ids, md5=md5.result())
         except BaseException:
             # Leave nothing half-way: a pending upload would otherwise linger for an hour.
             with contextlib.suppress(openai.APIError):

@@ -44,6 +44,7 @@ METHOD_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
 _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _URL_RE = r"^https?://\S+$"
+_CHECK_RE = r"^(exact_match|contains|json_valid|json_schema:.+|regex:.+)$"
 _SECTIONS = ("datasets", "base_models", "models", "evals", "providers", "pricing")
 
 
@@ -134,6 +135,19 @@ class _Hyperparameters(_Strict):
 _HP_KEYS = tuple(_Hyperparameters.model_fields)
 
 
+class _Adopt(_Strict):
+    """Binds a job created outside ftops to a models entry, for the fingerprint it was made with.
+
+    Job metadata cannot be changed after creation, so the binding lives in the spec; a spec
+    change gives a new fingerprint and the adopted job becomes the previous one (``replace``).
+    """
+
+    job: str = Field(pattern=r"^\S+$", description="The job id.")
+    fingerprint: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="The model's fingerprint when it was adopted."
+    )
+
+
 class _Model(_Strict):
     """A fine-tuned model to train."""
 
@@ -161,6 +175,9 @@ class _Model(_Strict):
     promote: _Name | None = Field(
         None, description="Alias moved to this model only when its eval passes."
     )
+    adopt: _Adopt | None = Field(
+        None, description="A job ftops did not create, adopted as this model's (`ftops import`)."
+    )
 
 
 class _Eval(_Strict):
@@ -169,9 +186,18 @@ class _Eval(_Strict):
     dataset: _Ref = Field(
         description="A chat datasets entry; each line's last assistant message is the reference."
     )
-    checks: list[Literal["exact_match", "contains", "json_valid"]] = Field(min_length=1)
-    compare_with: Literal["base", "none"] = "base"
-    min_score: float | None = Field(None, ge=0, le=1)
+    checks: list[Annotated[str, Field(pattern=_CHECK_RE)]] = Field(
+        min_length=1,
+        description="exact_match | contains | json_valid | json_schema:<path> | regex:<pattern>; "
+        "an example passes when every check passes.",
+    )
+    compare_with: _Ref = Field("base", description='"base" (default), "none", or a models entry.')
+    min_score: float | None = Field(
+        None, ge=0, le=1, description="Pass threshold: fraction of examples passing every check."
+    )
+    min_improvement: float | None = Field(
+        None, ge=-1, le=1, description="The score must beat the comparison's by this much."
+    )
 
 
 class _Provider(_Strict):
@@ -181,6 +207,8 @@ class _Provider(_Strict):
     base_url: str | None = Field(
         None, pattern=_URL_RE, description="openai type: any OpenAI-compatible API."
     )
+    organization: str | None = Field(None, min_length=1, description="openai type only.")
+    project: str | None = Field(None, min_length=1, description="openai type only.")
     endpoint: str | None = Field(None, pattern=_URL_RE, description="azure type only.")
     api_version: str | None = Field(None, min_length=1, description="azure type only.")
     api_key_env: str | None = Field(
@@ -259,10 +287,12 @@ class Eval:
     name: str
     dataset: str
     checks: tuple[str, ...]
-    compare_with: str
+    compare_with: str  # "base", "none" or a models entry
     min_score: float | None
     file: str
     line: int
+    min_improvement: float | None = None
+    schemas: dict[str, Path] = field(default_factory=dict)  # json_schema check -> absolute path
 
 
 @dataclass(frozen=True)
@@ -275,6 +305,8 @@ class Provider:
     api_key_env: str | None
     file: str | None  # None for the implicit default provider
     line: int | None
+    organization: str | None = None
+    project: str | None = None
 
 
 @dataclass(frozen=True)
@@ -304,6 +336,7 @@ class ResolvedModel:
     file: str
     line: int
     key_lines: dict[str, int] = field(default_factory=dict)  # line of each key written
+    adopt: tuple[str, str] | None = None  # (job id, fingerprint) of an adopted job
 
     @property
     def n_epochs(self) -> int | None:
@@ -770,7 +803,7 @@ class _Resolver:
     def provider(self, entry: _Entry) -> None:
         value: _Provider = entry.value
         azure = value.type == "azure"
-        wrong = ["base_url"] if azure else ["endpoint", "api_version"]
+        wrong = ["base_url", "organization", "project"] if azure else ["endpoint", "api_version"]
         needed = ["endpoint", "api_version"] if azure else []
         ok = not entry.broken
         for key in wrong:
@@ -795,6 +828,8 @@ class _Resolver:
                 value.api_key_env,
                 entry.file,
                 entry.line,
+                value.organization,
+                value.project,
             )
 
     def eval(self, entry: _Entry) -> None:
@@ -819,7 +854,40 @@ class _Resolver:
                 value.min_score,
                 entry.file,
                 entry.line,
+                value.min_improvement,
+                self.eval_schemas(entry),
             )
+        if value.compare_with not in ("base", "none"):
+            self.ref(entry, ("compare_with",), "models", value.compare_with)
+        elif value.compare_with == "none" and value.min_improvement is not None:
+            self.problems.at(entry, ("min_improvement",), "needs a comparison: compare_with is "
+                             "none", "invalid_value")
+
+    def eval_schemas(self, entry: _Entry) -> dict[str, Path]:
+        """Checks a regex that compiles and a JSON Schema file inside the repository; returns each
+        json_schema check's file."""
+        schemas: dict[str, Path] = {}
+        for index, check in enumerate(entry.value.checks):
+            kind, _, arg = check.partition(":")
+            if kind == "regex":
+                try:
+                    re.compile(arg)
+                except re.error as exc:
+                    self.problems.at(entry, ("checks", index), f"bad regex: {exc}", "invalid_value")
+            elif kind == "json_schema":
+                full = (entry.path.parent / arg).resolve()
+                if not full.is_relative_to(self.root.resolve()) or not full.is_file():
+                    self.problems.at(entry, ("checks", index), f"no such file in the repository: "
+                                     f"{arg}", "file_not_found")
+                    continue
+                try:
+                    json.loads(full.read_text(encoding="utf-8"))
+                except (ValueError, UnicodeDecodeError) as exc:
+                    self.problems.at(entry, ("checks", index), f"{arg} is not JSON: {exc}",
+                                     "invalid_value")
+                    continue
+                schemas[check] = full
+        return schemas
 
     # -- models
 
@@ -989,4 +1057,5 @@ class _Resolver:
             file=entry.file,
             line=entry.line,
             key_lines=key_lines,
+            adopt=(value.adopt.job, value.adopt.fingerprint) if value.adopt else None,
         )

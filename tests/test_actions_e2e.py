@@ -216,17 +216,29 @@ def test_apply_refuses_a_plan_other_than_the_reviewed_one(world: World) -> None:
 def test_reviewed_plan_is_applied_lock_committed_and_reported(world: World) -> None:
     plan = run(world, ["plan", "--specs", "specs", "--comment"], world.env("pull_request"))
     assert plan.exit_code == 0, plan.output
-    world.github.set_commit_pulls(REPO, world.head_sha, [
-        {"number": 7, "merged_at": "2026-11-25T00:00:00Z", "merge_commit_sha": world.head_sha}])
+    reviewed = json.loads((world.root.parent / "ftops-plan.json").read_text())["plan_hash"]
+    # The merge is a new commit: the approval is the plan's content, not a commit sha.
+    merge = world.repo.index.commit(
+        "Merge pull request #7", parent_commits=[world.repo.commit(world.base_sha),
+                                                 world.repo.commit(world.head_sha)],
+        author=git.Actor("Test", "test@example.com"))
+    world.github.set_commit_pulls(REPO, merge.hexsha, [
+        {"number": 7, "merged_at": "2026-11-25T00:00:00Z", "merge_commit_sha": merge.hexsha}])
     args = ["apply", "--specs", "specs", "--auto-approve", "--wait", "--commit-lock"]
-    result = run(world, args, world.env("push"))
+    env = world.env("push", GITHUB_SHA=merge.hexsha)
+    result = CliRunner().invoke(main, args, catch_exceptions=False,
+                                env={**env, "GIT_AUTHOR_NAME": None, "GIT_AUTHOR_EMAIL": None})
     assert result.exit_code == 0, result.output
     assert "Apply complete: 3 uploaded, 2 started, 0 pruned." in result.output
 
     head = world.repo.head.commit
     assert head.message.strip() == "ftops: update ftops.lock (2 models)"
     assert list(head.stats.files) == ["ftops.lock"]
-    assert head.parents[0].hexsha == world.head_sha
+    assert head.parents[0].hexsha == merge.hexsha
+    assert (head.author.name, head.author.email) == (
+        "github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
+    applied = Path(world.outputs()["plan-json"])
+    assert json.loads(applied.read_text())["plan_hash"] == reviewed
     models = json.loads(world.outputs()["models"])
     assert sorted(models) == ["support-bot", "support-bot-tone"]
     assert all(v.startswith("ft:gpt-4o-mini-2024-07-18:") for v in models.values())
@@ -248,6 +260,24 @@ def test_reviewed_plan_is_applied_lock_committed_and_reported(world: World) -> N
     assert re.search(r"\| trained tokens \| [\d,]+ \|", status.output)
     assert re.search(r"\| cost \| \$\d+\.\d\d \|", status.output)
     world.assert_no_secret(plan.output, result.output, status.output)
+
+
+def test_apply_that_stops_part_way_says_so_on_the_pull_request(world: World) -> None:
+    plan = run(world, ["plan", "--specs", "specs", "--comment"], world.env("pull_request"))
+    assert plan.exit_code == 0, plan.output
+    world.github.set_commit_pulls(REPO, world.head_sha, [
+        {"number": 7, "merged_at": "2026-11-25T00:00:00Z", "merge_commit_sha": world.head_sha}])
+    args = ["apply", "--specs", "specs", "--auto-approve", "--wait", "--timeout", "0"]
+    with Emulator(job_seconds=600) as slow:  # the job outlives --timeout
+        result = run(world, args, world.env("push", OPENAI_BASE_URL=slow.base_url))
+    assert result.exit_code == 1
+    assert "Error: timed out waiting for job ftjob-" in result.stderr
+    assert "Traceback" not in result.output
+    (comment,) = world.comments()
+    failure = comment["body"].split("#### ftops plan")[0]
+    assert "#### ftops apply FAILED\n\ntimed out waiting for job ftjob-" in failure
+    assert "#### ftops apply FAILED" in world.summary.read_text()
+    world.assert_no_secret(plan.output, result.output)
 
 
 def test_comment_outside_github_actions_is_a_one_line_error(world: World) -> None:

@@ -29,6 +29,7 @@ from ftops import engine
 from ftops.cli import main
 from ftops.emulator import Emulator
 from ftops.identity import dataset_filename, fingerprints, job_metadata
+from ftops.remote import Remote
 from tests.conftest import make_chat_jsonl, raw_request, sdk_client
 
 KEY = "sk-test-SECRET-4f9c2a7e1b3d5f60"
@@ -145,7 +146,8 @@ def mutations(server: Emulator, since: int = 0) -> list[str]:
 
 
 def account(server: Emulator) -> tuple[list[Any], list[Any]]:
-    with sdk_client(server.base_url) as sdk:
+    """Files and jobs as they are; retried, as the server may be injecting faults."""
+    with sdk_client(server.base_url, max_retries=10) as sdk:
         files = list(sdk.files.list(purpose="fine-tune", limit=10_000))
         jobs = list(sdk.fine_tuning.jobs.list(limit=100))
     return files, jobs
@@ -194,7 +196,14 @@ def test_plan_out_and_text(project: Project, emu: Emulator, env: dict[str, str],
     out = tmp_path / "p.json"
     result = ftops(project, "plan", "--out", str(out))
     assert result.exit_code == 0
-    assert "+ upload" in result.stdout or "upload" in result.stdout
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert [line[:3] for line in lines if line[:1] == ["+"]] == [
+        ["+", "upload", "dataset.train-a"], ["+", "upload", "dataset.train-b"],
+        ["+", "train", "model.alpha"], ["+", "train", "model.beta"],
+        ["+", "train", "model.gamma"]]
+    summary = next(line for line in result.stdout.splitlines() if line.startswith("Plan: "))
+    assert summary.startswith("Plan: 2 to upload, 3 to train, 0 to replace, 0 to delete. "
+                              "Estimated cost: $")
     saved = json.loads(out.read_text())
     assert saved["format_version"] == 1
     assert len(saved["actions"]) == 5
@@ -257,6 +266,13 @@ def test_replace_shows_field_diff_and_metadata_is_not_a_retrain(
     project.commit("epochs")
     text = ftops(project, "plan")
     assert "hyperparameters.n_epochs: 3 -> 2" in text.stdout
+    assert any(line.split()[:3] == ["~", "replace", "model.beta"]
+               for line in text.stdout.splitlines())
+    assert "0 to upload, 0 to train, 1 to replace, 0 to delete" in text.stdout
+    replace = next(a for a in json.loads(ftops(project, "plan", "--json").stdout)["actions"]
+                   if a["name"] == "beta")
+    assert {"action", "kind", "name", "changes"} <= set(replace)
+    assert {"path": "hyperparameters.n_epochs", "before": 3, "after": 2} in replace["changes"]
     assert actions(ftops(project, "plan", "--json"))["model.beta"] == "replace"
     before = len(log(emu))
     applied = ftops(project, "apply", "--auto-approve")
@@ -322,6 +338,12 @@ def test_prune_cancels_deletes_and_models_only_when_allowed(
     allowed = actions(ftops(project, "plan", "--json", "--prune", "--allow-delete-models"))
     assert allowed[f"fine_tuned_model.{gamma}"] == "delete"
     assert allowed[f"fine_tuned_model.{old_beta}"] == "delete"
+    text = ftops(project, "plan", "--prune", "--allow-delete-models").stdout
+    minus = sorted(line.split()[:3] for line in text.splitlines() if line.startswith("  - "))
+    assert minus == sorted([["-", "cancel", f"job.{running}"],
+                            ["-", "delete", f"fine_tuned_model.{gamma}"],
+                            ["-", "delete", f"fine_tuned_model.{old_beta}"]])
+    assert "0 to upload, 0 to train, 0 to replace, 2 to delete, 1 to cancel" in text
     assert mutations(emu).count("POST /v1/fine_tuning/jobs") == 4
     before = len(log(emu))
     result = ftops(project, "apply", "--auto-approve", "--prune", "--allow-delete-models")
@@ -427,6 +449,10 @@ def test_apply_off_terminal_needs_auto_approve(project: Project, emu: Emulator,
     assert result.exit_code == 1
     assert "--auto-approve" in result.stderr
     assert mutations(emu) == []
+    assert ftops(project, "apply", "--auto-approve").exit_code == 0
+    nothing = ftops(project, "apply")  # only pending jobs: nothing to approve
+    assert nothing.exit_code == 0, nothing.output
+    assert "Apply complete: 0 uploaded, 0 started" in nothing.stdout
 
 
 # --- secrets -----------------------------------------------------------------------------------
@@ -675,3 +701,171 @@ def test_two_applies_at_once(project: Project, env: dict[str, str]) -> None:
         results = [p.communicate(timeout=30) for p in procs]
         assert [p.returncode for p in procs] == [0, 0], [r[1] for r in results]
         assert_exactly_once(server, project)
+
+
+# --- reads scale with pages, apply runs in parallel, chains in one run -------------------------
+
+
+def test_plan_reads_pages_not_models(project: Project, emu: Emulator,
+                                     env: dict[str, str]) -> None:
+    names = [f"m{i:02d}" for i in range(30)]
+    project.write({n: model("train-a" if i % 2 else "train-b", suffix=n)
+                   for i, n in enumerate(names)})
+    project.commit("thirty models")
+    repo = engine.load_project(project.specs).desired.repo
+    data = (project.specs / "data" / "train-a.jsonl").read_bytes()
+    with sdk_client(emu.base_url) as sdk:
+        file_id = sdk.files.create(file=(ftops_name(data), data), purpose="fine-tune").id
+        for k in range(250):  # history: earlier versions of the models, 3 pages of jobs
+            sdk.fine_tuning.jobs.create(model=BASE, training_file=file_id, metadata={
+                "ftops_repo": repo, "ftops_model": names[k % 30],
+                "ftops_fingerprint": f"old-{k}"})
+    before = len(log(emu))
+    result = ftops(project, "plan", "--json")
+    assert result.exit_code == 0, result.output
+    assert set(actions(result).values()) == {"upload", "replace"}
+    reads = log(emu)[before:]
+    assert {r["method"] for r in reads} == {"GET"}
+    assert len(reads) <= 6  # files, 3 pages of jobs, models: not one read per model
+
+
+class InFlight:
+    """A Gate rule that holds matching requests briefly and records how many overlapped."""
+
+    def __init__(self, method: str, *paths: str) -> None:
+        self.method, self.paths = method, paths
+        self.now = self.peak = self.seen = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, method: str, path: str) -> None:
+        if method != self.method or not any(p in path for p in self.paths):
+            return
+        with self.lock:
+            self.now += 1
+            self.seen += 1
+            self.peak = max(self.peak, self.now)
+        time.sleep(0.1)
+        with self.lock:
+            self.now -= 1
+
+
+def test_large_dataset_goes_up_in_parallel_parts(emu: Emulator, tmp_path: Path) -> None:
+    data = make_chat_jsonl(400, tag="big")
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    part = len(data) // 8 + 1
+    for workers in (4, 1):
+        rule = InFlight("POST", "/parts")
+        gate = Gate(emu.base_url, rule)
+        start = len(log(emu))
+        try:
+            with sdk_client(gate.base_url) as sdk:
+                remote = Remote(sdk, repo="r")
+                done = remote.upload(path, sha, parallel=workers, threshold=1000,
+                                     part_size=part)
+                assert sdk.files.content(done.id).content == data
+        finally:
+            gate.close()
+        assert (done.filename, done.bytes) == (ftops_name(data), len(data))
+        sent = mutations(emu, start)
+        assert sent[0] == "POST /v1/uploads"
+        assert sent[-1].startswith("POST /v1/uploads/upload_") and sent[-1].endswith("/complete")
+        assert len([s for s in sent if s.endswith("/parts")]) == 8
+        assert rule.seen == 8
+        assert rule.peak == workers if workers == 1 else rule.peak >= 2
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(make_chat_jsonl(3, tag="small"))
+    start = len(log(emu))
+    with sdk_client(emu.base_url) as sdk:
+        Remote(sdk, repo="r").upload(small, hashlib.sha256(small.read_bytes()).hexdigest())
+    assert mutations(emu, start) == ["POST /v1/files"]
+
+
+def test_parallel_option_bounds_concurrent_creates(project: Project, env: dict[str, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    peaks = {}
+    for option in (["--parallel", "1"], []):
+        with Emulator(job_seconds=60) as server:
+            rule = InFlight("POST", "/v1/files", "/v1/fine_tuning/jobs")
+            gate = Gate(server.base_url, rule)
+            try:
+                monkeypatch.setenv("OPENAI_BASE_URL", gate.base_url)
+                result = ftops(project, "apply", "--auto-approve", *option)
+            finally:
+                gate.close()
+            assert result.exit_code == 0, result.output
+            assert "2 uploaded, 3 started" in result.stdout
+            assert rule.seen == 5
+            peaks[" ".join(option) or "default"] = rule.peak
+    assert peaks["--parallel 1"] == 1
+    assert peaks["default"] >= 2
+
+
+def test_chain_trains_in_order_in_one_apply_with_wait(project: Project, env: dict[str, str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    project.write({"parent": model("train-a", suffix="parent"),
+                   "child": model("train-b", base="parent", suffix="child")})
+    project.commit("chain")
+    with Emulator(job_seconds=0.5) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        result = ftops(project, "apply", "--auto-approve", "--wait", "--timeout", "60")
+        assert result.exit_code == 0, result.output
+        assert "2 uploaded, 2 started" in result.stdout
+        _, jobs = account(server)
+    parent = next(j for j in jobs if j.metadata["ftops_model"] == "parent")
+    child = next(j for j in jobs if j.metadata["ftops_model"] == "child")
+    assert parent.status == child.status == "succeeded"
+    assert child.model == parent.fine_tuned_model
+    out = result.stdout
+    # events are printed as they come, the parent's before the child's job exists
+    created = out.index(f"model child: Created fine-tuning job: {child.id}")
+    assert out.index(f"model parent: Created fine-tuning job: {parent.id}") < created
+    assert out.index(f"model parent: New fine-tuned model created: {parent.fine_tuned_model}") \
+        < created
+    locked = project.lock()["models"]
+    assert locked["child"]["fine_tuned_model"] == child.fine_tuned_model
+    assert locked["parent"]["status"] == "succeeded"
+
+
+def test_emulator_flag_needs_no_key_and_keeps_state_under_dot_ftops(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    applied = ftops(project, "apply", "--emulator", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert "2 uploaded, 3 started" in applied.stdout
+    assert (project.root / ".ftops" / "emulator" / "state.json").is_file()
+    # each command starts its own emulator: only the saved state links them
+    assert set(actions(ftops(project, "plan", "--emulator", "--json")).values()) <= {
+        "pending", "ok"}
+    waited = ftops(project, "wait", "--emulator", "--timeout", "60")
+    assert waited.exit_code == 0, waited.output
+    ids = {line.split()[0].rstrip(":"): line.split()[-1] for line in waited.stdout.splitlines()
+           if ": succeeded ft:" in line}
+    assert sorted(ids) == ["alpha", "beta", "gamma"]
+    assert f"model alpha: New fine-tuned model created: {ids['alpha']}" in waited.stdout
+    status = json.loads(ftops(project, "status", "--emulator", "--json").stdout)
+    assert {r["name"]: r["fine_tuned_model"] for r in status["models"]} == ids
+    assert {n: e["fine_tuned_model"] for n, e in project.lock()["models"].items()} == ids
+
+
+def test_apply_asks_for_confirmation_on_a_terminal(project: Project, emu: Emulator,
+                                                   env: dict[str, str]) -> None:
+    """A real terminal (a pty) on stdin: `n` changes nothing, `y` applies."""
+    for answer, code in ((b"n\n", 1), (b"y\n", 0)):
+        primary, secondary = os.openpty()
+        proc = subprocess.Popen([str(FTOPS), "apply", "--specs", str(project.specs)], env=env,
+                                cwd=project.root, stdin=secondary, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        os.close(secondary)
+        os.write(primary, answer)
+        out, err = proc.communicate(timeout=60)
+        os.close(primary)
+        assert proc.returncode == code, err.decode()
+        assert "Apply these changes?" in out.decode()
+        if code:
+            assert err.decode() == "Error: apply cancelled; nothing was changed\n"
+            assert mutations(emu) == []
+        else:
+            assert "Apply complete: 2 uploaded, 3 started" in out.decode()
