@@ -345,7 +345,10 @@ class _Planner:
         info = self.catalog.model(base)
         dates = [m.shutdown_date for m in self.actual.models
                  if m.provider == model.provider and m.id == base and m.shutdown_date]
-        if info is not None and info.shutdown_date is not None:
+        # The catalog's dates are OpenAI's; Azure and other endpoints retire models on their
+        # own schedule, which only their /models listing can tell.
+        if info is not None and info.shutdown_date is not None and (
+                model.provider_type == "openai"):
             dates.append(info.shutdown_date)
         if not dates:
             return

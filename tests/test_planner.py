@@ -531,6 +531,19 @@ def test_remote_shutdown_date_warns_for_models_the_catalog_does_not_know() -> No
         "plan a move to a newer base model"]
 
 
+def test_catalog_shutdown_dates_are_openais_only() -> None:
+    mini = "gpt-4o-mini-2024-07-18"
+    d = desired(model("oa", base=mini),
+                model("az", base=mini, provider="az", provider_type="azure"),
+                model("lab", base=mini, provider="lab", provider_type=None))
+    p = run(d, Actual(files=UPLOADED), today=TODAY)
+    assert [w.subject for w in p.warnings if w.code == "base_shutdown"] == ["model.oa"]
+    # Other endpoints are warned by the date their own /models listing reports.
+    retiring = (RemoteModel(mini, shutdown_date=dt.date(2026, 12, 1), provider="az"),)
+    p = run(d, Actual(files=UPLOADED, models=retiring), today=TODAY)
+    assert [w.subject for w in p.warnings if w.code == "base_shutdown"] == ["model.az", "model.oa"]
+
+
 def test_provider_past_its_last_day_turns_new_jobs_into_errors() -> None:
     after = dt.date(2027, 1, 7)
     d = desired(model("new"), model("child", parent="new"), model("done"))
