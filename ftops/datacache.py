@@ -22,7 +22,7 @@ from typing import Any
 from ftops.errors import FtopsError
 
 # Bump when a change to the checks or the token rule changes results: old entries then miss.
-VERSION = 1
+VERSION = 2
 # Coarsest mtime tick assumed where mtimes keep sub-second digits (Linux: one jiffy, <= 10 ms);
 # whole-second mtimes mean a coarse file system (FAT keeps 2 s).
 _FINE_TICK_NS = 20_000_000

@@ -49,7 +49,15 @@ PARALLEL_MIN_BYTES = 16 * 1024**2
 CHUNK_BYTES = 4 * 1024**2
 
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
-_loads = json.JSONDecoder().decode
+BOM = b"\xef\xbb\xbf"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (Python writes it for a float that is not finite)")
+
+
+# Python's json module accepts NaN and Infinity; the JSON standard (and the service) does not.
+_loads = json.JSONDecoder(parse_constant=_no_constant).decode
 
 
 @dataclass(frozen=True)
@@ -182,8 +190,13 @@ def _scan(data: bytes, settings: _Settings, counter: tokens.TokenCounter) -> _Sc
         except ValueError as exc:
             reason = getattr(exc, "msg", str(exc))
             column = getattr(exc, "colno", None)
+            if raw.startswith(BOM):
+                reason, column = "the line starts with a byte order mark; save without BOM", None
             error(number, "invalid_json", f"invalid JSON: {reason}"
                   + (f" at column {column}" if column else ""))
+            continue
+        except RecursionError:
+            error(number, "invalid_json", "invalid JSON: nested too deeply to read")
             continue
         if not isinstance(example, dict):
             error(number, "not_an_object", f"line is {formats.kind_of(example)}, not a JSON object")
@@ -515,7 +528,7 @@ def _file_digests(path: Path, identity: datacache.Identity,
         for number, raw in enumerate(stream, 1):
             try:
                 example = _loads(raw.decode("utf-8"))
-            except ValueError:  # also UnicodeDecodeError; analyze reports these lines
+            except (ValueError, RecursionError):  # also UnicodeDecodeError; analyze reports these
                 continue
             if isinstance(example, dict):
                 digests.append(_digest(example))

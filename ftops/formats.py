@@ -94,11 +94,12 @@ class _Conversation:
             if (
                 type(message) is dict
                 and len(message) == 2
-                and message.get("role") in plain
+                and type(said := message.get("role")) is str
+                and said in plain
                 and type(content := message.get("content")) is str
                 and content
             ):
-                assistant = assistant or message["role"] == "assistant"
+                assistant = assistant or said == "assistant"
                 continue
             where = f"{label} {number}"
             if not isinstance(message, dict):
@@ -145,7 +146,9 @@ class _Conversation:
             self._weight(message, where)
         elif role == "tool":
             self._tool_reply(message, where)
-        elif role == "function" and message.get("name") not in self.called:
+        elif role == "function" and not (
+            isinstance(name := message.get("name"), str) and name in self.called
+        ):
             self.add("tool_reply_without_call", f"{where} answers function "
                      f"{json.dumps(message.get('name'))} but no earlier assistant message "
                      "called it")

@@ -468,9 +468,14 @@ def _duplicate_keys(node: yaml.Node, seen: set[int]) -> Iterator[tuple[yaml.Node
 
 def _spec_files(path: Path, problems: _Problems) -> list[tuple[Path, str]]:
     """(file, display path) for every YAML file under ``path``, sorted; hidden ones skipped."""
-    if path.is_file():
+    try:
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except OSError as exc:  # a name too long, say
+        problems.add(str(path), None, f"unusable path: {exc.strerror}", "not_found")
+        return []
+    if is_file:
         return [(path, str(path))]
-    if not path.is_dir():
+    if not is_dir:
         problems.add(str(path), None, "no such file or directory", "not_found")
         return []
     found = sorted(
@@ -535,7 +540,7 @@ def _read_document(
         )
         return []
     entries: list[_Entry] = []
-    for section, section_node in _pairs(document, loader):
+    for section, section_node, section_live in _pairs(document, loader):
         if section not in _SECTIONS:
             problems.add(
                 display,
@@ -555,22 +560,31 @@ def _read_document(
                 "type",
             )
             continue
-        for name, (key_node, value_node) in _pairs(body, loader):
+        for name, (key_node, value_node), live in _pairs(body, loader):
             entry = _Entry(section, name, display, path, _line(key_node), value_node)
             _validate_entry(entry, loader, problems)
-            entries.append(entry)
+            if section_live and live:
+                entries.append(entry)
     return entries
 
 
 def _pairs(
     node: yaml.MappingNode, loader: _Loader
-) -> Iterator[tuple[str, tuple[yaml.Node, yaml.Node]]]:
-    """(key, (key node, value node)), merge keys applied, the last of duplicates winning."""
+) -> Iterator[tuple[str, tuple[yaml.Node, yaml.Node], bool]]:
+    """(key, (key node, value node), live), merge keys applied, in order.
+
+    Of a key written twice only the last is live; the earlier one is still yielded so that its
+    own problems are reported in the same run (the duplicate itself is ``_duplicate_keys``'s).
+    Merged keys overridden by a key written in the mapping are not yielded: that is intended.
+    """
+    written = {id(key) for key, _ in node.value}
     loader.flatten_mapping(node)
-    pairs: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-    for key, value in node.value:
-        pairs[str(loader.construct_object(key, deep=True))] = (key, value)
-    yield from pairs.items()
+    pairs = [(str(loader.construct_object(k, deep=True)), (k, v)) for k, v in node.value]
+    last = {key: index for index, (key, _) in enumerate(pairs)}
+    for index, (key, nodes) in enumerate(pairs):
+        live = last[key] == index
+        if live or id(nodes[0]) in written:
+            yield key, nodes, live
 
 
 def _validate_entry(entry: _Entry, loader: _Loader, problems: _Problems) -> None:
@@ -648,7 +662,10 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 def repo_root(path: Path) -> Path:
     """The git work tree root, or the spec directory's parent outside a repository."""
-    spec_dir = path if path.is_dir() else path.parent
+    try:
+        spec_dir = path if path.is_dir() else path.parent
+    except OSError:  # an unusable path, already reported by _spec_files
+        spec_dir = path.parent
     try:
         return gitinfo.repo_root(spec_dir)
     except FtopsError:
@@ -782,7 +799,13 @@ class _Resolver:
         if os.path.isabs(raw):
             self.problems.at(entry, ("path",), "must be relative to the spec file", "invalid_path")
             return
-        full = (entry.path.parent / raw).resolve()
+        try:
+            full = (entry.path.parent / raw).resolve()
+            is_file = full.is_file()
+        except (OSError, ValueError, RuntimeError) as exc:  # too long, NUL byte, symlink loop
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.problems.at(entry, ("path",), f"unusable path: {reason}", "invalid_path")
+            return
         if not full.is_relative_to(self.root.resolve()):
             self.problems.at(
                 entry,
@@ -792,7 +815,7 @@ class _Resolver:
             )
             return
         display = os.path.normpath(os.path.join(os.path.dirname(entry.file), raw))
-        if not full.is_file():
+        if not is_file:
             self.problems.at(entry, ("path",), f"no such file: {display}", "file_not_found")
             return
         if not entry.broken:

@@ -51,6 +51,8 @@ class ValidationReport:
         return not self.errors and all(d.report.ok for d in self.datasets)
 
     def to_json(self) -> str:
+        # A .jsonl validated alone is costed as if trained on --model, under its own path.
+        alone = [d.estimate for d in self.datasets if d.estimate is not None and d.report.ok]
         data = {
             "ok": self.ok,
             "errors": [
@@ -66,7 +68,7 @@ class ValidationReport:
                     "billed_tokens": m.billed_tokens,
                     "estimated_cost_usd": m.estimated_cost_usd,
                 }
-                for m in self.models
+                for m in (*self.models, *alone)
             ],
         }
         return json.dumps(data, indent=2, ensure_ascii=False)
@@ -135,7 +137,13 @@ def _standalone(
         raise FtopsError(f"unknown model '{model}' for --model", hint=f"known: {known}")
     results = []
     for path in files:
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError as exc:  # a name too long, say
+            message = f"unusable path: {exc.strerror}"
+            errors.append(Diagnostic(str(path), None, message, "unreadable"))
+            continue
+        if not found:
             errors.append(Diagnostic(str(path), None, "no such file", "file_not_found"))
             continue
         try:
@@ -193,7 +201,7 @@ def _check_spec(
             if name is not None:
                 facts.setdefault(name, (m.encoding, m.example_token_limit))
 
-    overlaps = _overlaps(loaded, cache)
+    overlaps = _overlaps(loaded, cache, max_errors)
     results = []
     for dataset in loaded.datasets:
         encoding, limit = facts.get(dataset.name, (spec.DEFAULT_ENCODING, None))
@@ -218,8 +226,11 @@ def _check_spec(
     return results, estimates
 
 
-def _overlaps(loaded: spec.Spec, cache: Path) -> dict[str, tuple[Finding, ...]]:
-    """Warnings for held-out data (validation or eval sets) that repeats training examples."""
+def _overlaps(
+    loaded: spec.Spec, cache: Path, max_findings: int
+) -> dict[str, tuple[Finding, ...]]:
+    """Warnings for held-out data (validation or eval sets) that repeats training examples;
+    past ``max_findings`` per pair, one more line says how many were left out."""
     pairs: list[tuple[str, str]] = []
     for m in loaded.models:
         held_out = [m.validation]
@@ -230,7 +241,9 @@ def _overlaps(loaded: spec.Spec, cache: Path) -> dict[str, tuple[Finding, ...]]:
         train, held = loaded.dataset(train_name), loaded.dataset(held_name)
         if train is None or held is None or train.format != held.format:
             continue
-        findings = datasets.find_overlap(train.path, held.path, fmt=train.format, cache_dir=cache)
+        findings = datasets.find_overlap(
+            train.path, held.path, fmt=train.format, cache_dir=cache, max_findings=max_findings
+        )
         found[held_name] = found.get(held_name, ()) + findings
     return found
 

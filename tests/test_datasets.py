@@ -108,6 +108,25 @@ def test_error_messages_say_what_where_and_how_to_fix() -> None:
     )
 
 
+def test_json_python_accepts_but_the_standard_does_not_is_invalid() -> None:
+    valid = json.dumps(qa("q", "a")).encode()
+    data = b"\n".join([
+        b'{"score": NaN, ' + valid[1:],
+        b"\xef\xbb\xbf" + valid,
+        b"[" * 100_000 + b"]" * 100_000,
+        valid,
+    ])
+    report = analyze_bytes(data)
+    assert [(f.line, f.code, f.message) for f in report.errors if f.line] == [
+        (1, "invalid_json", "invalid JSON: NaN is not valid JSON (Python writes it for a float "
+         "that is not finite)"),
+        (2, "invalid_json", "invalid JSON: the line starts with a byte order mark; save without "
+         "BOM"),
+        (3, "invalid_json", "invalid JSON: nested too deeply to read"),
+    ]
+    assert report.tokens.counted == 1
+
+
 def test_valid_chat_covers_tools_functions_weights_names_and_images() -> None:
     report = analyze(FIXTURES / "chat_valid.jsonl")
     assert report.ok
@@ -159,6 +178,10 @@ ANSWER = {"role": "assistant", "content": "ok"}
          ["content_not_string"]),
         ({"messages": [{"role": "user", "content": [{"type": "audio", "data": "x"}]}, ANSWER]},
          ["content_not_string"]),
+        # JSON values that cannot be looked up in a set (objects, lists) are errors, not crashes.
+        ({"messages": [{"role": {"a": 1}, "content": "hi"}, ANSWER]}, ["unrecognized_role"]),
+        ({"messages": [USER, {"role": "function", "name": ["f"], "content": "1"}, ANSWER]},
+         ["content_not_string", "tool_reply_without_call"]),
         ({"messages": [{"role": "developer", "content": "terse"}, USER, ANSWER],
           "metadata": {"free": "top-level keys are ignored"}}, []),
     ],

@@ -165,14 +165,29 @@ def _shipped_spec_files() -> list[Path]:
     )
 
 
-def test_every_shipped_spec_points_editors_at_the_schema() -> None:
+def test_every_shipped_yaml_points_editors_at_its_schema() -> None:
     files = _shipped_spec_files()
     assert len(files) >= 5
+    prefix = "# yaml-language-server: $schema="
     for path in files:
         first = path.read_text(encoding="utf-8").splitlines()[0]
-        prefix = "# yaml-language-server: $schema="
         assert first.startswith(prefix), path
         assert (path.parent / first.removeprefix(prefix)).resolve() == REPO / spec.SCHEMA_PATH
+    # Other YAML there (the example GitHub workflows) points at the schema of its own kind,
+    # also kept in the repository.
+    others = {
+        p
+        for base in ("specs", "examples")
+        for p in (REPO / base).rglob("*")
+        if p.suffix in (".yaml", ".yml")
+    } - set(files)
+    assert others
+    for path in others:
+        assert path.parent.name == "workflows", path
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith(prefix), path
+        target = (path.parent / first.removeprefix(prefix)).resolve()
+        assert target == REPO / "schema" / "github-workflow.schema.json", path
 
 
 def test_shipped_specs_pass_the_json_schema_and_bad_ones_do_not() -> None:
@@ -377,6 +392,36 @@ def test_duplicate_keys_name_both_lines(repo: Path) -> None:
     ]
 
 
+def test_an_entry_hidden_by_a_duplicate_key_is_still_checked(repo: Path) -> None:
+    path = put(
+        repo,
+        "a.yaml",
+        BASE
+        + """
+    models:
+      m:
+        base: gpt-4o
+        training: train
+        sufix: x
+      m:
+        base: gpt-4o
+        training: train
+    models:
+      n: {<<: {base: gpt-4o, training: train, seed: -1}, training: val, seed: 1}
+      o: {base: gpt-4o, training: train, seed: -1}
+    """,
+    )
+    # The merged `seed: -1` and `training: train` of n are overridden on purpose: no problem.
+    assert problems(repo) == [
+        f"{path}:13: models.m: unknown key 'sufix' (did you mean 'suffix'?)",
+        f"{path}:14: duplicate key 'm' (first defined at line 10)",
+        f"{path}:17: duplicate key 'models' (first defined at line 9)",
+        f"{path}:19: models.o.seed: input should be greater than or equal to 0",
+    ]
+    loaded, _ = spec.collect_specs(repo / "specs")
+    assert [(m.name, m.training, m.seed) for m in loaded.models] == [("n", "val", 1)]
+
+
 def test_paths_must_stay_inside_the_repository(repo: Path) -> None:
     path = put(
         repo,
@@ -408,6 +453,28 @@ def test_symlink_out_of_the_repository_is_refused(repo: Path, tmp_path_factory: 
     assert problems(repo) == [
         f"{path}:3: datasets.d.path: '../data/link.jsonl' leaves the repository root {repo}"
     ]
+
+
+def test_paths_the_os_cannot_resolve_are_problems_not_tracebacks(repo: Path) -> None:
+    (repo / "data" / "loop1").symlink_to("loop2")
+    (repo / "data" / "loop2").symlink_to("loop1")
+    path = put(
+        repo,
+        "a.yaml",
+        f"""
+    datasets:
+      nul: {{path: "a\\0b.jsonl"}}
+      long: {{path: {"a" * 300}.jsonl}}
+      loop: {{path: ../data/loop1}}
+    """,
+    )
+    found = problems(repo)
+    assert found[:2] == [
+        f"{path}:2: datasets.nul.path: unusable path: embedded null byte",
+        f"{path}:3: datasets.long.path: unusable path: File name too long",
+    ]
+    # Python 3.11 raises on the loop ("unusable path: Symlink loop ..."); later ones resolve it.
+    assert len(found) == 3 and found[2].startswith(f"{path}:4: datasets.loop.path: ")
 
 
 def test_outside_git_the_root_is_the_spec_directory_parent(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from ftops import spec
 from ftops.cli import main
+from ftops.tokens import get_encoding
 from ftops.validate import validate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -340,6 +341,16 @@ def test_overlapping_validation_and_eval_data_warn_without_failing(repo: Path) -
     text = run().output
     assert "data/val.jsonl:10: train_validation_overlap: same example as line 5" in text
 
+    # --max-errors also caps the overlap warnings listed; one more line counts the rest.
+    write(repo / "data" / "val.jsonl", "\n".join([*chat_lines(8, "val"), *train[4:6]]) + "\n")
+    capped = json.loads(run("--json", "--max-errors", "1").output)
+    val = next(d for d in capped["datasets"] if d["name"] == "val")
+    assert [(w["line"], w["code"], w["message"]) for w in val["warnings"]] == [
+        (9, "train_validation_overlap",
+         "same example as line 5 of train.jsonl; validation data should be held out"),
+        (0, "train_validation_overlap", "1 more example(s) also appear in train.jsonl"),
+    ]
+
 
 def test_dataset_errors_stay_in_their_dataset(repo: Path) -> None:
     lines = chat_lines(12, "train")
@@ -385,6 +396,23 @@ def test_a_jsonl_file_alone_uses_format_and_model(repo: Path) -> None:
         "long.jsonl",
         "long.jsonl",
     )
+    billable = old_result.report.billable_tokens
+    encoding = get_encoding("cl100k_base")
+    short = sum(  # the cookbook's count of the 9 short examples
+        3 + sum(3 + sum(len(encoding.encode(v)) for v in m.values()) for m in example["messages"])
+        for example in map(json.loads, chat_lines(9, "x"))
+    )
+    assert billable == short + 16_385  # the long example is cut at gpt-3.5-turbo's limit
+    # 10 examples: 10 * 3 < 100, so 100 // 10 = 10 epochs; gpt-3.5-turbo trains at $8 per 1M.
+    assert report["models"] == [
+        {
+            "name": "long.jsonl",
+            "base": "gpt-3.5-turbo-0125",
+            "n_epochs": 10,
+            "billed_tokens": 10 * billable,
+            "estimated_cost_usd": 10 * billable * 8 / 1e6,
+        }
+    ]
     text = run("long.jsonl").output
     assert text.splitlines()[0] == "dataset long.jsonl (chat)"
     assert any(
@@ -414,6 +442,11 @@ def test_missing_paths_are_errors_not_tracebacks(repo: Path) -> None:
     result = run()
     assert result.exit_code == 1
     assert "specs/bin.yaml: cannot read the file: " in result.output
+    long = "a" * 300  # the OS refuses such a name: still one line, not a traceback
+    for args in ([f"{long}.jsonl"], ["--specs", long]):
+        result = run(*args)
+        assert result.exit_code == 1
+        assert f"{args[-1]}: unusable path: File name too long" in result.output
 
 
 def test_spec_paths_as_arguments_replace_the_default(repo: Path) -> None:
