@@ -3,6 +3,7 @@ script builds (run for real with bash, with a stand-in ``ftops`` that records it
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -261,6 +263,18 @@ def test_examples_exist_and_use_the_action() -> None:
         assert re.fullmatch(r"\./|[\w.-]+/ftops@v\d+", step["uses"]), step["uses"]
         assert set(step["with"]) <= inputs
         assert step["with"]["openai-api-key"] == "${{ secrets.OPENAI_API_KEY }}"
+
+
+def test_examples_are_valid_github_workflows() -> None:
+    # SchemaStore's workflow schema, vendored in schema/ (Apache-2.0, see LICENSE.schemastore).
+    schema = json.loads((ROOT / "schema" / "github-workflow.schema.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    for path in workflow_files():
+        workflow = load(path)
+        workflow["on"] = triggers(workflow)
+        workflow.pop(True, None)  # YAML 1.1 reads the bare `on` key as True
+        assert list(validator.iter_errors(workflow)) == [], path
+    assert list(validator.iter_errors({"on": "push", "jobs": {"x": {"runs-on": 3}}}))
 
 
 def test_pull_request_plan_workflow() -> None:
