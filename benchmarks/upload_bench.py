@@ -10,7 +10,8 @@ emulator on 127.0.0.1 (``--latency-ms`` on every request): in process by default
 not compete with the client for one interpreter lock. Modes:
 - sdk: ``uploads.upload_file_chunked`` (parts one after another, no md5: the SDK's default);
 - ftops p1 / pN: ``Remote.upload`` with 1 and N workers (parts, then complete with the md5 that
-  ftops always sends, which costs one extra read of the file).
+  ftops always sends: one extra read and hash of the file on the client, while the parts travel,
+  and one on the server at complete, which it skips when no md5 is sent).
 The dataset's sha256 is computed before timing (ftops has it from dataset analysis). Each
 uploaded file is checked for its size and deleted afterwards. Part size and threshold are ftops's
 own (64 MiB); below the threshold Remote.upload would send one request, so smaller --mb runs

@@ -131,8 +131,12 @@ class Remote:
         return tuple(_to_model(m, self.provider) for m in self.client.models.list())
 
     def read(self) -> Actual:
-        """The whole account state the planner needs: O(pages) requests, not O(models)."""
-        return Actual(files=self.files(), jobs=self.jobs(), models=self.models())
+        """The whole account state the planner needs: O(pages) requests, not O(models); the
+        three listings at once, so one round trip of latency rather than three."""
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            files, jobs, models = (pool.submit(self.files), pool.submit(self.jobs),
+                                   pool.submit(self.models))
+            return Actual(files=files.result(), jobs=jobs.result(), models=models.result())
 
     def job(self, job_id: str) -> Job:
         return to_job(self.client.fine_tuning.jobs.retrieve(job_id), self.provider)

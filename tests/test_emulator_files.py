@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
@@ -184,6 +186,27 @@ def test_upload_parts_complete_with_md5(client: openai.OpenAI) -> None:
         client.uploads.complete(upload.id, part_ids=[p.id for p in parts])
     with pytest.raises(openai.BadRequestError):
         client.uploads.parts.create(upload.id, data=b"more")
+
+
+def test_parts_sent_at_once_are_stored_and_leave_no_spool_files(
+    emulator: Emulator, client: openai.OpenAI
+) -> None:
+    data = make_chat_jsonl(40)
+    upload = client.uploads.create(
+        bytes=len(data), filename="big.jsonl", mime_type="text/jsonl", purpose="fine-tune"
+    )
+    chunks = [data[i : i + 700] for i in range(0, len(data), 700)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parts = list(pool.map(lambda c: client.uploads.parts.create(upload.id, data=c), chunks))
+    part_ids = [p.id for p in parts]
+    with pytest.raises(openai.NotFoundError):  # parsed into a spool file, then refused
+        client.uploads.parts.create("upload_missing", data=b"x")
+    done = client.uploads.complete(upload.id, part_ids=part_ids, md5=hashlib.md5(data).hexdigest())
+    assert done.file is not None
+    assert client.files.content(done.file.id).read() == data
+    gc.collect()
+    # Only the file's blob remains: parts were merged and removed, spool files renamed or deleted.
+    assert [p.name for p in emulator._store.blob_dir.iterdir()] == [done.file.id]
 
 
 def test_upload_chunked_helper_orders_parts(client: openai.OpenAI) -> None:

@@ -544,7 +544,8 @@ def test_401_never_echoes_the_key(project: Project, emu: Emulator, env: dict[str
         for command in (("plan",), ("apply", "--auto-approve"), ("status",)):
             result = ftops(project, *command)
             assert result.exit_code == 1
-            assert result.stderr == "Error: the API rejected the key (401): check OPENAI_API_KEY\n"
+            assert result.stderr == ("Error: the API rejected the key (401): check OPENAI_API_KEY, "
+                                    "or the api_key_env of the provider in use\n")
             assert KEY not in result.output
     finally:
         gate.close()

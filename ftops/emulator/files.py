@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -53,7 +54,7 @@ def live_file(ctx: Ctx, file_id: str) -> FileRec | None:
 def add_file(ctx: Ctx, *, chunks: Iterator[bytes], filename: str, purpose: str) -> FileRec:
     """Stores a new file; also used for completed uploads and fine-tuning result files."""
     file_id = ctx.store.new_id("file-", 22)
-    size, _ = ctx.store.write_blob(file_id, chunks)
+    size = ctx.store.write_blob(file_id, chunks)
     rec = FileRec(file_id, ctx.store.take_seq(), size, int(ctx.now), filename, purpose)
     ctx.store.put_file(rec)
     return rec
@@ -231,13 +232,15 @@ def add_part(ctx: Ctx, request: Request, upload_id: str) -> Reply:
     data = request.files.get("data")
     if data is None:
         raise invalid("Missing required parameter: 'data'.", "data", "missing_required_parameter")
-    part_id = ctx.store.new_id("part_")
-    size, _ = ctx.store.write_blob(part_id, iter(lambda: data.stream.read(1 << 20), b""))
+    size = data.stream.seek(0, os.SEEK_END)
     if size > MAX_PART_BYTES:
-        ctx.store.blob_path(part_id).unlink()
         raise invalid(
             f"A part may hold at most {MAX_PART_BYTES} bytes; this one has {size}.", "data"
         )
+    # The bytes were parsed into a spool file before the server lock (Store.spool): storing the
+    # part is a rename, so parts sent at once are not stored one after another.
+    part_id = ctx.store.new_id("part_")
+    ctx.store.adopt_blob(part_id, data.stream)
     part = PartRec(part_id, upload_id, int(ctx.now), size)
     ctx.store.put_part(part)
     ctx.store.put_upload(replace(upload, parts=(*upload.parts, part_id)))
@@ -268,13 +271,8 @@ def complete_upload(ctx: Ctx, request: Request, upload_id: str) -> Reply:
             f"The parts hold {total} bytes but the upload was created with bytes={upload.bytes}.",
             "part_ids",
         )
-
-    def chunks() -> Iterator[bytes]:
-        for part_id in part_ids:
-            yield from ctx.store.read_blob(part_id)
-
     file_id = ctx.store.new_id("file-", 22)
-    size, digest = ctx.store.write_blob(file_id, chunks())
+    size, digest = ctx.store.concat_blobs(file_id, part_ids, md5=md5 is not None)
     if md5 is not None and md5.lower() != digest:
         ctx.store.blob_path(file_id).unlink()
         raise invalid(f"The md5 of the parts is {digest}, not {md5}.", "md5")

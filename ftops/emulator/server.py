@@ -296,6 +296,8 @@ class Emulator:
     # requests --------------------------------------------------------------------------------
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
+        # werkzeug's documented hook: uploaded files are parsed straight into the blob directory.
+        request._get_file_stream = self._store.spool  # type: ignore[method-assign]
         if request.path.startswith("/_emulator/"):
             response = self._control(request)
         else:
