@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -103,3 +105,15 @@ def machine_note() -> str:
     """CPU count and load: other processes on a small machine skew wall times."""
     one, five, _ = os.getloadavg()
     return f"machine: {os.cpu_count()} CPUs, load average {one:.2f} (1 min) {five:.2f} (5 min)"
+
+
+def run_cli(base_url: str, *args: str) -> float:
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY=BENCH_KEY)
+    cli = Path(sys.executable).with_name("ftops")
+    with stopwatch() as took:
+        done = subprocess.run([str(cli), *args], env=env, capture_output=True, text=True,
+                              check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"ftops {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
+    return took[0]

@@ -14,20 +14,17 @@ Target: the default --parallel 4 at least 4x faster than --parallel 1.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
-    BENCH_KEY,
     build_repo,
     count_requests,
     machine_note,
     print_table,
     remotes_for,
+    run_cli,
     stopwatch,
 )
 
@@ -70,15 +67,8 @@ def in_process(specs: Path, parallel: int, latency_ms: float) -> Run:
 
 def cli(specs: Path, parallel: int, latency_ms: float) -> float:
     with Emulator(job_seconds=0, latency_ms=latency_ms) as emu:
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        env.update(OPENAI_BASE_URL=emu.base_url, OPENAI_API_KEY=BENCH_KEY)
-        command = [str(Path(sys.executable).with_name("ftops")), "apply", "--auto-approve",
-                   "--parallel", str(parallel), "--specs", str(specs)]
-        with stopwatch() as took:
-            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"ftops apply failed ({done.returncode}): {done.stderr.strip()}")
-    return took[0]
+        return run_cli(emu.base_url, "apply", "--auto-approve", "--parallel", str(parallel),
+                       "--specs", str(specs))
 
 
 def main() -> None:

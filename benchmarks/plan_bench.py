@@ -14,21 +14,18 @@ every request. Target: O(pages) requests, at most ~30, and zero writes.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _common import (
-    BENCH_KEY,
     build_repo,
     count_requests,
     machine_note,
     print_table,
     remotes_for,
+    run_cli,
     stopwatch,
 )
 
@@ -60,18 +57,6 @@ def fill(project: engine.Project, remote: Remote, models: int, jobs: int) -> Pla
     engine.apply_plan(project, {"openai": remote}, first, saved=False, parallel=8,
                       report=lambda _line: None)
     return first
-
-
-def run_cli(base_url: str, *args: str) -> float:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY=BENCH_KEY)
-    cli = Path(sys.executable).with_name("ftops")
-    with stopwatch() as took:
-        done = subprocess.run([str(cli), *args], env=env, capture_output=True, text=True,
-                              check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"ftops {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
-    return took[0]
 
 
 def main() -> None:
