@@ -10,7 +10,6 @@ changing only the checks re-scores without a request either.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -276,8 +275,7 @@ def run_model(remote: Remote, model_id: str, examples: Sequence[Example], datase
                            raw["prompt_tokens"], raw["completion_tokens"], cached=True)
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is only a missed saving: ask again
-    patient = copy.copy(remote)
-    patient.client = remote.client.with_options(max_retries=RETRIES)
+    patient = remote.with_retries(RETRIES)
 
     def ask(example: Example) -> ChatReply:
         return patient.chat(model_id, list(example.prompt), seed=SEED)

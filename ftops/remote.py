@@ -4,6 +4,7 @@ into ftops's own frozen dataclasses so nothing above this module sees an SDK typ
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
@@ -152,6 +153,12 @@ class Remote:
 
     def file_bytes(self, file_id: str) -> bytes:
         return self.client.files.content(file_id).content
+
+    def with_retries(self, retries: int) -> Remote:
+        """The same account through a client that retries 429/5xx up to ``retries`` times."""
+        patient = copy.copy(self)
+        patient.client = self.client.with_options(max_retries=retries)
+        return patient
 
     def chat(self, model: str, messages: list[dict[str, Any]], *, seed: int) -> ChatReply:
         """One deterministic-as-possible completion (temperature 0, fixed seed)."""
