@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import re
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -91,3 +97,29 @@ def raw_request(
         )
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def cli_emulator(*options: str, url: str = r"serving (http://127\.0\.0\.1:\d+/v1)"
+                 ) -> Iterator[str]:
+    """Runs ``ftops emulator --port 0 OPTIONS`` as a process; yields the URL its banner shows
+    (the first group of ``url``), then sends Ctrl+C and checks that it stopped cleanly."""
+    ftops = Path(sys.executable).parent / "ftops"
+    proc = subprocess.Popen(
+        [str(ftops), "emulator", "--port", "0", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        found = re.search(url, banner)
+        assert found, banner
+        yield found.group(1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+    assert err == ""

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
-from conftest import make_chat_jsonl, raw_request, sdk_client
+from conftest import cli_emulator, make_chat_jsonl, raw_request, sdk_client
 
 from ftops.emulator import Emulator
 from ftops.errors import FtopsError
@@ -148,20 +144,5 @@ def test_flavor_is_checked_and_azure_endpoint_needs_the_azure_flavor() -> None:
 
 
 def test_cli_emulator_azure_flavor() -> None:
-    ftops = Path(sys.executable).parent / "ftops"
-    proc = subprocess.Popen(
-        [str(ftops), "emulator", "--port", "0", "--flavor", "azure"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        banner = proc.stdout.readline()
-        found = re.search(r"azure_endpoint (http://127\.0\.0\.1:\d+) ", banner)
-        assert found, banner
-        assert azure_client(found.group(1)).files.list().data == []
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=10)
-    assert proc.returncode == 0
+    with cli_emulator("--flavor", "azure", url=r"azure_endpoint (http://127\.0\.0\.1:\d+) ") as url:
+        assert azure_client(url).files.list().data == []

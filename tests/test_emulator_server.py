@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import openai
 import pytest
 from click.testing import CliRunner
-from conftest import make_chat_jsonl, raw_request, sdk_client
+from conftest import cli_emulator, make_chat_jsonl, raw_request, sdk_client
 
 from ftops.cli import main
 from ftops.emulator import Emulator
@@ -227,31 +222,6 @@ def test_stop_releases_the_port() -> None:
         again.bind(("127.0.0.1", port))
     with pytest.raises(RuntimeError):
         emu.base_url  # noqa: B018
-
-
-@contextlib.contextmanager
-def cli_emulator(*options: str) -> Iterator[str]:
-    """Runs ``ftops emulator --port 0 OPTIONS`` as a process; yields its base URL, then sends
-    Ctrl+C and checks that it stopped cleanly."""
-    ftops = Path(sys.executable).parent / "ftops"
-    proc = subprocess.Popen(
-        [str(ftops), "emulator", "--port", "0", *options],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        banner = proc.stdout.readline()
-        found = re.search(r"serving (http://127\.0\.0\.1:\d+/v1)", banner)
-        assert found, banner
-        yield found.group(1)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
-    assert "stopped" in out
-    assert err == ""
 
 
 def test_cli_emulator_serves_until_interrupted_and_keeps_state(tmp_path: Path) -> None:
