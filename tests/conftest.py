@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 import openai
 import pytest
+from click.testing import CliRunner, Result
 
+from ftops.cli import main
 from ftops.emulator import Emulator
 
 
@@ -123,3 +125,12 @@ def cli_emulator(*options: str, url: str = r"serving (http://127\.0\.0\.1:\d+/v1
     assert proc.returncode == 0, err
     assert "stopped" in out
     assert err == ""
+
+
+def run_cli(specs: Path, *args: str) -> Result:
+    """``ftops COMMAND --specs SPECS ARGS`` in-process; stdin is not a terminal, as in CI. An
+    exception other than the exit itself means a traceback reached the user: the test fails."""
+    result = CliRunner().invoke(main, [args[0], "--specs", str(specs), *args[1:]])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result

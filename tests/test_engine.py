@@ -23,14 +23,13 @@ from urllib.parse import urlsplit
 import git
 import pytest
 import yaml
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from ftops import engine
-from ftops.cli import main
 from ftops.emulator import Emulator
 from ftops.identity import dataset_filename, fingerprints, job_metadata
 from ftops.remote import Remote
-from tests.conftest import make_chat_jsonl, raw_request, sdk_client
+from tests.conftest import make_chat_jsonl, raw_request, run_cli, sdk_client
 
 KEY = "sk-test-SECRET-4f9c2a7e1b3d5f60"
 FTOPS = Path(sys.executable).with_name("ftops")
@@ -128,11 +127,7 @@ def env(monkeypatch: pytest.MonkeyPatch, emu: Emulator) -> dict[str, str]:
 
 
 def ftops(project: Project, *args: str) -> Result:
-    """The CLI in-process; stdin is not a terminal, as in CI."""
-    result = CliRunner().invoke(main, [args[0], "--specs", str(project.specs), *args[1:]])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception  # a traceback reached the user
-    return result
+    return run_cli(project.specs, *args)
 
 
 def log(server: Emulator) -> list[dict[str, Any]]:

@@ -17,13 +17,12 @@ import jsonschema
 import openai
 import pytest
 import yaml
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from ftops import actions, engine, evals
-from ftops.cli import main
 from ftops.emulator import Emulator
 from ftops.emulator.chat import GENERIC_REPLY
-from tests.conftest import raw_request, sdk_client
+from tests.conftest import raw_request, run_cli, sdk_client
 
 KEY = "sk-test-SECRET-9d8e7f6a5b4c3d2e"
 BASE = "gpt-4o-mini-2024-07-18"
@@ -125,10 +124,7 @@ def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
 
 
 def ftops(project: Project, *args: str) -> Result:
-    result = CliRunner().invoke(main, [args[0], "--specs", str(project.specs), *args[1:]])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception  # a traceback reached the user
-    return result
+    return run_cli(project.specs, *args)
 
 
 def apply(project: Project) -> Result:

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from ftops import engine
-from ftops.cli import main
 from ftops.emulator import Emulator
 from ftops.errors import FtopsError
 from ftops.export import import_jobs
-from tests.conftest import make_chat_jsonl, sdk_client
+from tests.conftest import make_chat_jsonl, run_cli, sdk_client
 from tests.test_engine import BASE, KEY, Project
 
 MODELS = {
@@ -40,10 +39,7 @@ def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
 
 
 def ftops(specs: Path, *args: str) -> Result:
-    result = CliRunner().invoke(main, [args[0], "--specs", str(specs), *args[1:]])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
+    return run_cli(specs, *args)
 
 
 def plan_json(specs: Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from ftops.emulator import Emulator
 from ftops.errors import FtopsError
 from ftops.providers import CAPABILITIES, Features, make_client
 from ftops.spec import Provider
-from tests.conftest import make_chat_jsonl, sdk_client
+from tests.conftest import make_chat_jsonl, run_cli, sdk_client
 from tests.test_engine import BASE, Project
 
 LAB_KEY = "sk-lab-SECRET-0a1b2c3d4e5f"
@@ -67,10 +67,7 @@ def write_project(root: Path, providers: dict[str, Any], models: dict[str, Any])
 
 
 def ftops(project: Project, *args: str) -> Result:
-    result = CliRunner().invoke(main, [args[0], "--specs", str(project.specs), *args[1:]])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
+    return run_cli(project.specs, *args)
 
 
 def plan_actions(project: Project) -> dict[str, str]:
