@@ -205,7 +205,7 @@ def test_parts_sent_at_once_are_stored_and_leave_no_spool_files(
     assert done.file is not None
     assert client.files.content(done.file.id).read() == data
     gc.collect()
-    # Only the file's blob remains: parts were merged and removed, spool files renamed or deleted.
+    # Only the file's blob remains: parts moved into it as segments, spool files renamed or deleted.
     assert [p.name for p in emulator._store.blob_dir.iterdir()] == [done.file.id]
 
 

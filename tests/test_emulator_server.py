@@ -285,3 +285,40 @@ def test_cli_demo_validates_plans_and_applies_the_demo_specs(monkeypatch) -> Non
         ), result.output
     assert "Plan: 3 to upload, 1 to train, 0 to replace, 0 to delete, 1 blocked." in result.output
     assert "No changes. The account matches the specs." in result.output
+
+
+def _upload_in_parts(client: openai.OpenAI, data: bytes, part: int) -> str:
+    upload = client.uploads.create(
+        bytes=len(data), filename="t.jsonl", mime_type="text/jsonl", purpose="fine-tune"
+    )
+    part_ids = [client.uploads.parts.create(upload.id, data=data[i : i + part]).id
+                for i in range(0, len(data), part)]
+    done = client.uploads.complete(upload.id, part_ids=part_ids)
+    assert done.file is not None
+    return done.file.id
+
+
+def test_file_from_parts_reads_trains_persists_and_outlives_deletion(tmp_path: Path) -> None:
+    # A completed upload keeps its parts as segments: every reader must see one file.
+    state = tmp_path / "emulator.json"
+    data = make_chat_jsonl(12, tag=" parts")
+    bad = make_chat_jsonl(12, bad_line=7)
+    with Emulator(state_path=state, job_seconds=0) as emu:
+        client = sdk_client(emu.base_url)
+        file_id = _upload_in_parts(client, data, 333)  # lines cross part boundaries
+        bad_id = _upload_in_parts(client, bad, 333)
+    with Emulator(state_path=state, job_seconds=0) as emu:
+        client = sdk_client(emu.base_url)
+        assert client.files.content(file_id).read() == data
+        bad_job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=bad_id)
+        failed = client.fine_tuning.jobs.retrieve(bad_job.id)
+        assert failed.status == "failed" and failed.error is not None
+        assert "line 7" in (failed.error.message or "")
+        job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file_id)
+        client.files.delete(file_id)
+        tuned = client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model
+        assert tuned is not None
+        reply = client.chat.completions.create(
+            model=tuned, messages=[{"role": "user", "content": "Question 9 parts?"}]
+        )
+        assert reply.choices[0].message.content == "Answer 9 parts."

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Request
 
 from ftops import catalog, tokens
 from ftops.emulator.common import ApiError, Ctx, Reply, invalid, json_body, required, typed
-from ftops.emulator.store import JobRec, Store
+from ftops.emulator.store import JobRec, Store, open_blob
 
 GENERIC_REPLY = "I'm sorry, I can help with general questions."
 # The request parameters of the SDK's ``CompletionCreateParams`` (openai 3.57), plus ``stream``.
@@ -134,7 +134,7 @@ def _example(line: bytes) -> Example | None:
 @lru_cache(maxsize=64)
 def _examples(path: Path, mtime_ns: int, size: int) -> tuple[Example, ...]:
     # Keyed by mtime and size too, so a rewritten blob is read again; blobs are immutable in use.
-    with path.open("rb") as lines:
+    with open_blob(path) as lines:
         return tuple(e for line in lines if line.strip() and (e := _example(line)) is not None)
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ftops.emulator.store import open_blob
+
 MIN_EXAMPLES = 10
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -26,7 +28,7 @@ def check(path: Path, method: str) -> DataCheck:
     """Reads a JSONL file line by line and checks it for ``method`` (supervised, dpo, ...)."""
     examples = 0
     tokens = 0
-    with path.open("rb") as lines:
+    with open_blob(path) as lines:
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue

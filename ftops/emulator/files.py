@@ -20,7 +20,7 @@ from ftops.emulator.common import (
     required,
     typed,
 )
-from ftops.emulator.store import FileRec, PartRec, UploadRec
+from ftops.emulator.store import FileRec, PartRec, UploadRec, open_blob
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 MAX_PART_BYTES = 64 * 1024 * 1024
@@ -166,7 +166,7 @@ def delete_file(ctx: Ctx, request: Request, file_id: str) -> Reply:
 
 def file_content(ctx: Ctx, request: Request, file_id: str) -> Reply:
     # Opened under the server lock: a concurrent delete cannot pull the bytes away mid-stream.
-    return Reply(ctx.store.blob_path(_file(ctx, file_id).id).open("rb"))
+    return Reply(open_blob(ctx.store.blob_path(_file(ctx, file_id).id)))
 
 
 # uploads ---------------------------------------------------------------------------------------
@@ -271,11 +271,10 @@ def complete_upload(ctx: Ctx, request: Request, upload_id: str) -> Reply:
             f"The parts hold {total} bytes but the upload was created with bytes={upload.bytes}.",
             "part_ids",
         )
-    file_id = ctx.store.new_id("file-", 22)
-    size, digest = ctx.store.concat_blobs(file_id, part_ids, md5=md5 is not None)
-    if md5 is not None and md5.lower() != digest:
-        ctx.store.blob_path(file_id).unlink()
+    if md5 is not None and md5.lower() != (digest := ctx.store.parts_md5(part_ids)):
         raise invalid(f"The md5 of the parts is {digest}, not {md5}.", "md5")
+    file_id = ctx.store.new_id("file-", 22)
+    size = ctx.store.join_parts(file_id, part_ids)
     expires = int(ctx.now) + upload.file_expires_after if upload.file_expires_after else None
     rec = FileRec(
         file_id, ctx.store.take_seq(), size, int(ctx.now), upload.filename, upload.purpose, expires

@@ -363,7 +363,8 @@ class Emulator:
             finally:
                 self._store.commit()
         if hasattr(reply.body, "read"):
-            size = os.fstat(reply.body.fileno()).st_size
+            size = reply.body.seek(0, os.SEEK_END)
+            reply.body.seek(0)
             response = Response(
                 wrap_file(request.environ, reply.body),
                 mimetype="application/octet-stream",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import mmap
 import os
@@ -14,7 +15,6 @@ import tempfile
 import typing
 import weakref
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -126,19 +126,52 @@ def _md5(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _copy_range(src: BinaryIO, out: BinaryIO) -> int:
-    """Appends all of ``src`` to ``out`` in the kernel where it can; returns the bytes copied."""
-    out.flush()
-    copied = 0
-    try:
-        while step := os.copy_file_range(src.fileno(), out.fileno(), 1 << 30):
-            copied += step
-    except (AttributeError, OSError):  # not Linux, or file systems that refuse it
-        src.seek(copied)
-        for block in iter(lambda: src.read(1 << 20), b""):
-            out.write(block)
-            copied += len(block)
-    return copied
+class _Segments(io.RawIOBase):
+    """The parts of a multipart upload read as one file, without ever joining them on disk."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        super().__init__()
+        # Opened at once: a delete after this cannot pull bytes away from the reader.
+        self._files = [path.open("rb", buffering=0) for path in paths]
+        self._sizes = [os.fstat(f.fileno()).st_size for f in self._files]
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: sum(self._sizes)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        offset = self._pos
+        for segment, size in zip(self._files, self._sizes, strict=True):
+            if offset < size:
+                segment.seek(offset)
+                count = segment.readinto(buffer) or 0
+                self._pos += count
+                return count
+            offset -= size
+        return 0
+
+    def close(self) -> None:
+        for segment in self._files:
+            segment.close()
+        super().close()
+
+
+def open_blob(path: Path) -> BinaryIO:
+    """Opens a blob for reading: a plain file, or the directory of a multipart upload's parts."""
+    if path.is_dir():
+        return io.BufferedReader(_Segments(sorted(path.iterdir())), buffer_size=1 << 20)
+    return path.open("rb")
 
 
 def _write_atomic(path: Path, write: typing.Callable[[BinaryIO], None]) -> None:
@@ -204,7 +237,7 @@ class Store:
 
     def drop_file(self, file_id: str) -> None:
         del self.files[file_id]
-        self.blob_path(file_id).unlink(missing_ok=True)
+        self.drop_blob(file_id)
         self._dirty = True
 
     def put_upload(self, rec: UploadRec) -> None:
@@ -267,32 +300,37 @@ class Store:
         spooled.flush()
         os.replace(spooled.name, self.blob_path(object_id))
 
+    def drop_blob(self, object_id: str) -> None:
+        path = self.blob_path(object_id)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
     def keep_blob(self, source_id: str, keeper_id: str) -> None:
         """Gives the blob of ``source_id`` a second name, ``keeper_id``, that outlives it."""
-        target = self.blob_path(keeper_id)
-        target.unlink(missing_ok=True)
-        try:
-            os.link(self.blob_path(source_id), target)
-        except OSError:  # file systems without hard links
-            shutil.copyfile(self.blob_path(source_id), target)
+        source, target = self.blob_path(source_id), self.blob_path(keeper_id)
+        self.drop_blob(keeper_id)
+        if source.is_dir():
+            shutil.copytree(source, target, copy_function=_link)
+        else:
+            _link(source, target)
 
-    def concat_blobs(self, object_id: str, part_ids: list[str], *, md5: bool) -> tuple[int, str]:
-        """Writes the blobs of ``part_ids`` one after another as the blob of ``object_id``;
-        returns (size, md5 hex, or "" when not asked for). The kernel copies the bytes while
-        another thread hashes them (both release the GIL), so neither passes through Python."""
-        sources = [self.blob_path(p) for p in part_ids]
-        with ThreadPoolExecutor(max_workers=1) as hasher:
-            digest = hasher.submit(_md5, sources) if md5 else None
-            size = 0
+    def parts_md5(self, part_ids: list[str]) -> str:
+        """The md5 of the blobs of ``part_ids`` one after another (mapped, not read into Python)."""
+        return _md5([self.blob_path(p) for p in part_ids])
 
-            def copy(out: BinaryIO) -> None:
-                nonlocal size
-                for source in sources:
-                    with source.open("rb") as src:
-                        size += _copy_range(src, out)
-
-            _write_atomic(self.blob_path(object_id), copy)
-            return size, digest.result() if digest else ""
+    def join_parts(self, object_id: str, part_ids: list[str]) -> int:
+        """Makes the blobs of ``part_ids`` (moved, in this order) the blob of ``object_id``, a
+        directory of segments: completing an upload copies no bytes. Returns its size."""
+        staging = Path(tempfile.mkdtemp(dir=self.blob_dir, prefix=f".{object_id}.", suffix=".tmp"))
+        size = 0
+        for index, part_id in enumerate(part_ids):
+            segment = staging / f"{index:06d}"
+            os.replace(self.blob_path(part_id), segment)
+            size += segment.stat().st_size
+        os.replace(staging, self.blob_path(object_id))
+        return size
 
     # persistence -----------------------------------------------------------------------------
     def commit(self) -> None:
@@ -343,3 +381,10 @@ class Store:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+def _link(source: Path | str, target: Path | str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # file systems without hard links
+        shutil.copyfile(source, target)
