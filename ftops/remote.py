@@ -7,11 +7,12 @@ import contextlib
 import copy
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import openai
 from openai import OpenAI
@@ -175,12 +176,19 @@ class Remote:
     # --- changes -----------------------------------------------------------------------------
     def upload(self, path: Path, sha256: str, *, parallel: int = 4,
                threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE) -> RemoteFile:
-        """Upload a dataset under its hash-carrying name; large files in parallel parts."""
+        """Upload a dataset under its hash-carrying name; large files in parallel parts.
+
+        The file's bytes (for parts, the very bytes sent) must hash to ``sha256`` before the file
+        exists: a dataset edited since it was planned would otherwise live on under a name that
+        lies. The API checks the byte count on complete, and TLS the transport.
+        """
         name = dataset_filename(sha256)
         size = path.stat().st_size
 
         def whole() -> RemoteFile:
             with path.open("rb") as fh:
+                _check_sha256(path, _sha256(fh), sha256)
+                fh.seek(0)
                 obj = self.client.files.create(file=(name, fh), purpose=FINE_TUNE_PURPOSE)
             return _to_file(obj, self.provider)
 
@@ -188,30 +196,29 @@ class Remote:
             return whole()
         return self.features.attempt(
             "uploads",
-            lambda: self._upload_parts(path, name, size, parallel=parallel, part_size=part_size),
+            lambda: self._upload_parts(path, name, size, sha256, parallel=parallel,
+                                       part_size=part_size),
             whole)
 
-    def _upload_parts(self, path: Path, name: str, size: int, *, parallel: int,
+    def _upload_parts(self, path: Path, name: str, size: int, sha256: str, *, parallel: int,
                       part_size: int) -> RemoteFile:
         upload = self.client.uploads.create(bytes=size, filename=name,
                                             mime_type="application/jsonl",
                                             purpose=FINE_TUNE_PURPOSE)
-        offsets = range(0, size, part_size)
-
-        def send(offset: int) -> str:
+        def send(index: int) -> str:
             with path.open("rb") as fh:
-                fh.seek(offset)
+                fh.seek(index * part_size)
                 chunk = fh.read(part_size)
+            digest.feed(index, chunk)
             return self.client.uploads.parts.create(upload.id, data=chunk).id
 
         try:
-            # The md5 (checked by the server on complete) is computed while the parts travel;
-            # hashing releases the GIL, so it costs no wall time.
             with ThreadPoolExecutor(max_workers=1) as hasher, \
                     ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-                md5 = hasher.submit(_md5, path)
-                part_ids = list(pool.map(send, offsets))
-            done = self.client.uploads.complete(upload.id, part_ids=part_ids, md5=md5.result())
+                digest = _InOrderHash(hasher)
+                part_ids = list(pool.map(send, range(-(-size // part_size))))
+            _check_sha256(path, digest.hexdigest(), sha256)
+            done = self.client.uploads.complete(upload.id, part_ids=part_ids)
         except BaseException:
             # Leave nothing half-way: a pending upload would otherwise linger for an hour.
             with contextlib.suppress(openai.APIError):
@@ -248,9 +255,38 @@ class Remote:
         self.client.models.delete(model_id)
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+class _InOrderHash:
+    """SHA-256 of parts fed in any order: ``hasher``, a thread of its own, takes them in file
+    order, so no part waits for hashing before it is sent."""
+
+    def __init__(self, hasher: ThreadPoolExecutor) -> None:
+        self._digest = hashlib.sha256()
+        self._hasher = hasher
+        self._next = 0
+        self._waiting: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+
+    def feed(self, index: int, chunk: bytes) -> None:
+        with self._lock:
+            self._waiting[index] = chunk
+            while self._next in self._waiting:
+                self._hasher.submit(self._digest.update, self._waiting.pop(self._next))
+                self._next += 1
+
+    def hexdigest(self) -> str:
+        """Call once ``hasher`` has shut down."""
+        return self._digest.hexdigest()
+
+
+def _sha256(fh: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def _check_sha256(path: Path, actual: str, expected: str) -> None:
+    if actual != expected:
+        raise FtopsError(
+            f"changed since it was planned (sha256 {actual[:12]}, planned {expected[:12]}); "
+            "nothing was uploaded", path=str(path), hint="run `ftops plan` again")

@@ -27,6 +27,7 @@ from click.testing import Result
 
 from ftops import engine
 from ftops.emulator import Emulator
+from ftops.errors import FtopsError
 from ftops.identity import dataset_filename, fingerprints, job_metadata
 from ftops.remote import Remote
 from tests.conftest import make_chat_jsonl, raw_request, run_cli, sdk_client
@@ -776,6 +777,25 @@ def test_large_dataset_goes_up_in_parallel_parts(emu: Emulator, tmp_path: Path) 
     with sdk_client(emu.base_url) as sdk:
         Remote(sdk, repo="r").upload(small, hashlib.sha256(small.read_bytes()).hexdigest())
     assert mutations(emu, start) == ["POST /v1/files"]
+
+
+def test_upload_refuses_bytes_that_do_not_match_the_planned_hash(emu: Emulator,
+                                                                  tmp_path: Path) -> None:
+    planned = make_chat_jsonl(400, tag="planned")
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(make_chat_jsonl(400, tag="edited"))  # edited after the plan hashed it
+    sha = hashlib.sha256(planned).hexdigest()
+    with sdk_client(emu.base_url) as sdk:
+        remote = Remote(sdk, repo="r")
+        for threshold in (1000, len(planned) * 2):  # in parts, then in one request
+            start = len(log(emu))
+            with pytest.raises(FtopsError, match="changed since it was planned"):
+                remote.upload(path, sha, threshold=threshold, part_size=len(planned) // 4)
+            sent = mutations(emu, start)
+            assert not any(s == "POST /v1/files" or s.endswith("/complete") for s in sent), sent
+            if threshold == 1000:
+                assert sent[-1].endswith("/cancel")
+        assert remote.files() == ()
 
 
 def test_parallel_option_bounds_concurrent_creates(project: Project, env: dict[str, str],
