@@ -205,7 +205,8 @@ class Remote:
         upload = self.client.uploads.create(bytes=size, filename=name,
                                             mime_type="application/jsonl",
                                             purpose=FINE_TUNE_PURPOSE)
-        def send(index: int) -> str:
+
+        def send(index: int) -> str:  # ``digest`` is set below, before the first call
             with path.open("rb") as fh:
                 fh.seek(index * part_size)
                 chunk = fh.read(part_size)
