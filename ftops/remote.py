@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import openai
 from openai import OpenAI
@@ -178,18 +178,17 @@ class Remote:
                threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE) -> RemoteFile:
         """Upload a dataset under its hash-carrying name; large files in parallel parts.
 
-        The file's bytes (for parts, the very bytes sent) must hash to ``sha256`` before the file
-        exists: a dataset edited since it was planned would otherwise live on under a name that
-        lies. The API checks the byte count on complete, and TLS the transport.
+        The bytes sent must hash to ``sha256`` before the file exists: a dataset edited since
+        it was planned would otherwise live on under a name that lies. The API checks the byte
+        count on complete, and TLS the transport.
         """
         name = dataset_filename(sha256)
         size = path.stat().st_size
 
         def whole() -> RemoteFile:
-            with path.open("rb") as fh:
-                _check_sha256(path, _sha256(fh), sha256)
-                fh.seek(0)
-                obj = self.client.files.create(file=(name, fh), purpose=FINE_TUNE_PURPOSE)
+            data = path.read_bytes()
+            _check_sha256(path, hashlib.sha256(data).hexdigest(), sha256)
+            obj = self.client.files.create(file=(name, data), purpose=FINE_TUNE_PURPOSE)
             return _to_file(obj, self.provider)
 
         if size < threshold:
@@ -277,13 +276,6 @@ class _InOrderHash:
     def hexdigest(self) -> str:
         """Call once ``hasher`` has shut down."""
         return self._digest.hexdigest()
-
-
-def _sha256(fh: BinaryIO) -> str:
-    digest = hashlib.sha256()
-    for block in iter(lambda: fh.read(1 << 20), b""):
-        digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_sha256(path: Path, actual: str, expected: str) -> None:

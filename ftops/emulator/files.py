@@ -274,10 +274,10 @@ def complete_upload(ctx: Ctx, request: Request, upload_id: str) -> Reply:
     if md5 is not None and md5.lower() != (digest := ctx.store.parts_md5(part_ids)):
         raise invalid(f"The md5 of the parts is {digest}, not {md5}.", "md5")
     file_id = ctx.store.new_id("file-", 22)
-    size = ctx.store.join_parts(file_id, part_ids)
+    ctx.store.join_parts(file_id, part_ids)
     expires = int(ctx.now) + upload.file_expires_after if upload.file_expires_after else None
     rec = FileRec(
-        file_id, ctx.store.take_seq(), size, int(ctx.now), upload.filename, upload.purpose, expires
+        file_id, ctx.store.take_seq(), total, int(ctx.now), upload.filename, upload.purpose, expires
     )
     ctx.store.put_file(rec)
     for part_id in upload.parts:

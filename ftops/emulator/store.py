@@ -320,17 +320,13 @@ class Store:
         """The md5 of the blobs of ``part_ids`` one after another (mapped, not read into Python)."""
         return _md5([self.blob_path(p) for p in part_ids])
 
-    def join_parts(self, object_id: str, part_ids: list[str]) -> int:
+    def join_parts(self, object_id: str, part_ids: list[str]) -> None:
         """Makes the blobs of ``part_ids`` (moved, in this order) the blob of ``object_id``, a
-        directory of segments: completing an upload copies no bytes. Returns its size."""
+        directory of segments: completing an upload copies no bytes."""
         staging = Path(tempfile.mkdtemp(dir=self.blob_dir, prefix=f".{object_id}.", suffix=".tmp"))
-        size = 0
         for index, part_id in enumerate(part_ids):
-            segment = staging / f"{index:06d}"
-            os.replace(self.blob_path(part_id), segment)
-            size += segment.stat().st_size
+            os.replace(self.blob_path(part_id), staging / f"{index:06d}")
         os.replace(staging, self.blob_path(object_id))
-        return size
 
     # persistence -----------------------------------------------------------------------------
     def commit(self) -> None:
