@@ -21,7 +21,7 @@ import openai
 
 from ftops.errors import FtopsError
 from ftops.identity import dataset_filename, sha256_from_filename
-from ftops.plan import Action, ActionType, Kind, Plan
+from ftops.plan import Action, ActionType, Kind, Plan, Training
 from ftops.remote import Remote
 from ftops.state import Actual, Job, RemoteFile
 
@@ -178,6 +178,31 @@ class Executor:
             raise FtopsError(f"dataset {ref_sha[:12]} was not uploaded", hint="run apply again")
         return file_id
 
+    def _create_job(self, remote: Remote, provider: str, training: Training, base: str) -> Job:
+        validation = training.validation
+        return remote.create_job(
+            model=base,
+            training_file=self._file_id(provider, training.training.sha256,
+                                        training.training.file_id),
+            validation_file=(self._file_id(provider, validation.sha256, validation.file_id)
+                             if validation else None),
+            method=training.method,
+            hyperparameters=training.hyperparameters,
+            suffix=training.suffix,
+            seed=training.seed,
+            metadata=training.metadata,
+        )
+
+    def _refind_files(self, remote: Remote, provider: str, training: Training) -> None:
+        files = remote.files()
+        for ref in (training.training, training.validation):
+            if ref is None:
+                continue
+            name = dataset_filename(ref.sha256)
+            same = _oldest_first([f for f in files if f.filename == name])
+            if same:
+                self.file_ids[(provider, ref.sha256)] = same[0].id
+
     def train(self, action: Action) -> str | None:
         """Start the model's job unless one with its fingerprint exists. Returns the job id."""
         assert action.training is not None
@@ -195,22 +220,18 @@ class Executor:
         if existing is not None:
             self.report(f"model {action.name}: job {existing.id} exists ({existing.status})")
             return existing.id
-        validation = training.validation
         failure: openai.APIError | None = None
         job: Job | None = None
         try:
-            job = remote.create_job(
-                model=base,
-                training_file=self._file_id(action.provider, training.training.sha256,
-                                            training.training.file_id),
-                validation_file=(self._file_id(action.provider, validation.sha256,
-                                               validation.file_id) if validation else None),
-                method=training.method,
-                hyperparameters=training.hyperparameters,
-                suffix=training.suffix,
-                seed=training.seed,
-                metadata=training.metadata,
-            )
+            try:
+                job = self._create_job(remote, action.provider, training, base)
+            except openai.BadRequestError as exc:
+                if exc.param not in ("training_file", "validation_file"):
+                    raise
+                # A concurrent apply keeps the oldest copy of a dataset and deletes the rest,
+                # maybe the one this apply uploaded: train on the copy that is kept.
+                self._refind_files(remote, action.provider, training)
+                job = self._create_job(remote, action.provider, training, base)
         except openai.RateLimitError as exc:
             # e.g. too many active jobs: the rest waits for the next apply, reported, not fatal.
             with self.outcome.lock:

@@ -577,6 +577,36 @@ def test_too_many_active_jobs_defers_the_rest(project: Project, emu: Emulator,
     assert mutations(emu).count("POST /v1/fine_tuning/jobs") == 1
 
 
+def test_job_trains_on_the_copy_a_concurrent_apply_kept(project: Project, emu: Emulator,
+                                                        env: dict[str, str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another apply deleted the files this one uploaded, keeping copies of its own: the job
+    create answers 400 for the file, and apply trains on the kept copy instead of failing."""
+    swapped: list[str] = []
+
+    def rule(method: str, path: str) -> None:
+        if method == "POST" and path == "/v1/fine_tuning/jobs" and not swapped:
+            with sdk_client(emu.base_url) as sdk:
+                for old in sdk.files.list(purpose="fine-tune"):
+                    data = sdk.files.content(old.id).content
+                    sdk.files.create(file=(old.filename, data), purpose="fine-tune")
+                    sdk.files.delete(old.id)
+                    swapped.append(old.id)
+
+    gate = Gate(emu.base_url, rule)
+    try:
+        monkeypatch.setenv("OPENAI_BASE_URL", gate.base_url)
+        result = ftops(project, "apply", "--auto-approve", "--parallel", "1")
+    finally:
+        gate.close()
+    assert result.exit_code == 0, result.output
+    assert "2 uploaded, 3 started" in result.stdout
+    files, jobs = account(emu)
+    assert len(swapped) == 2
+    assert {j.training_file for j in jobs} <= {f.id for f in files}
+    assert_exactly_once(emu, project)
+
+
 # --- wait ----------------------------------------------------------------------------------------
 
 
