@@ -24,10 +24,15 @@ from werkzeug.wsgi import wrap_file
 from ftops.emulator import azure, chat, files, jobs, models
 from ftops.emulator.common import ApiError, Ctx, Handler
 from ftops.emulator.faults import FAULT_MODES, FaultInjector
+from ftops.emulator.multipart import FormParser
 from ftops.emulator.store import Store
 from ftops.errors import FtopsError
 
 _log = logging.getLogger(__name__)
+
+
+class _Request(Request):
+    form_data_parser_class = FormParser
 
 
 @dataclass(frozen=True)
@@ -295,7 +300,7 @@ class Emulator:
 
     # requests --------------------------------------------------------------------------------
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
+        request = _Request(environ)
         # werkzeug's documented hook: uploaded files are parsed straight into the blob directory.
         request._get_file_stream = self._store.spool  # type: ignore[method-assign]
         if request.path.startswith("/_emulator/"):
