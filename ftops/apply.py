@@ -2,8 +2,9 @@
 upload a dataset twice or train one fingerprint twice.
 
 The rule for every create: look first, create only if nothing is there, look again afterwards and,
-if a retry or a concurrent apply made duplicates, keep the oldest and remove the rest. Every apply
-also mends duplicates that an earlier crash left behind.
+if a retry or a concurrent apply made duplicates, keep the oldest and remove the rest. One look
+serves every create of a round (see ``_Pipeline``). Every apply also mends duplicates that an
+earlier crash left behind.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import openai
 
 from ftops.errors import FtopsError
 from ftops.identity import dataset_filename, sha256_from_filename
-from ftops.plan import Action, ActionType, Kind, Plan, Training
+from ftops.plan import Action, ActionType, Kind, Plan
 from ftops.remote import Remote
 from ftops.state import Actual, Job, RemoteFile
 
 Report = Callable[[str], None]
+S = TypeVar("S")  # what a look returns
 # Failures after which a create may still have happened (a 5xx sent after the create, a reply
 # lost on the way back): look again before reporting them.
 MAYBE_CREATED = (openai.InternalServerError, openai.APIConnectionError)
@@ -122,11 +125,83 @@ def follow(remote: Remote, name: str, job_id: str, *, report: Report,
         time.sleep(POLL_SECONDS)
 
 
+@dataclass(eq=False)
+class _Create:
+    """One create in a pipeline: ``action`` plus what its create left to settle."""
+
+    action: Action
+    result: object = None  # what the create returned
+    failure: Exception | None = None  # a create that may still have happened, or an error
+
+
+class _Pipeline(Generic[S]):
+    """Creates what a look shows missing, ``slots`` requests at a time.
+
+    Each round sends one look together with up to ``slots - 1`` creates (one at a time when
+    ``slots`` is 1). Every create is checked by a look begun after it was chosen and settled by a
+    look begun after it returned, the same rule as look / create / look per item, but one look
+    serves every create of a round, so N slots send more than N times the creates of one.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, slots: int, *,
+                 look: Callable[[], S],
+                 check: Callable[[_Create, S], bool],
+                 create: Callable[[_Create], None],
+                 settle: Callable[[_Create, S], None]) -> None:
+        self.pool, self.slots = pool, slots
+        self.look, self.check, self.create, self.settle = look, check, create, settle
+
+    def run(self, actions: list[Action]) -> None:
+        waiting = [_Create(a) for a in actions]
+        per_round = max(1, self.slots - 1)
+        to_create: list[_Create] = []
+        settling: list[_Create] = []
+        errors: list[Exception] = []
+        while waiting or to_create or settling:
+            checking, waiting = waiting[:per_round], waiting[per_round:]
+            creating, to_create = to_create, []
+            if self.slots == 1:  # nothing to overlap: the create, then the look that settles it
+                self._wait([self.pool.submit(self._create, item) for item in creating])
+                settling += creating
+                creating = []
+            sent = [self.pool.submit(self._create, item) for item in creating]
+            looked = self.pool.submit(self.look)
+            self._wait(sent)  # whatever the look does, no create is left unobserved
+            snapshot = looked.result()
+            for item in settling:
+                try:
+                    self.settle(item, snapshot)
+                except Exception as exc:  # reported once the pipeline has drained
+                    errors.append(exc)
+            settling = creating
+            to_create = [item for item in checking if not self.check(item, snapshot)]
+            if errors:  # start nothing new once something failed
+                waiting, to_create = [], []
+        if errors:
+            raise errors[0]
+
+    @staticmethod
+    def _wait(futures: list[Future[None]]) -> None:
+        for future in futures:
+            future.result()
+
+    def _create(self, item: _Create) -> None:
+        try:
+            self.create(item)
+        except Exception as exc:  # settled by the next look: it may have happened after all
+            item.failure = exc
+
+
 class Executor:
-    """Runs one plan's actions with a bounded pool, parents before children."""
+    """Runs one plan's actions: uploads, then models (parents before children), then prunes.
+
+    ``parallel`` bounds the requests in flight; ``known_jobs`` are the jobs the plan was made
+    from, so a look at the jobs reads only the newest page or so.
+    """
 
     def __init__(self, plan: Plan, remotes: Mapping[str, Remote], *, root: Path,
                  parallel: int = 4, wait_for_jobs: bool = False, timeout: float | None = None,
+                 known_jobs: tuple[Job, ...] = (),
                  report: Report = lambda _line: None) -> None:
         self.plan = plan
         self.remotes = remotes
@@ -138,6 +213,8 @@ class Executor:
         self.outcome = Outcome()
         self.file_ids: dict[tuple[str, str], str] = {}  # (provider, sha256) -> file id
         self.model_ids: dict[str, str] = {}  # declared model -> fine-tuned model id
+        self.jobs_since = {p: max((j.created_at for j in known_jobs if j.provider == p),
+                                  default=0) for p in remotes}
 
     def remote(self, provider: str) -> Remote:
         try:
@@ -145,31 +222,50 @@ class Executor:
         except KeyError:
             raise FtopsError(f"no provider {provider!r} is configured") from None
 
+    def _by_provider(self, actions: list[Action]) -> dict[str, list[Action]]:
+        grouped: dict[str, list[Action]] = {}
+        for action in actions:
+            grouped.setdefault(action.provider, []).append(action)
+        return grouped
+
     # --- uploads -------------------------------------------------------------------------------
-    def upload(self, action: Action) -> None:
-        assert action.upload is not None
-        up = action.upload
-        remote = self.remote(action.provider)
-        kept = dedupe_files(remote, remote.files(), up.sha256, up.size, self.outcome)
+    def upload_all(self, pool: ThreadPoolExecutor, actions: list[Action]) -> None:
+        for provider, group in self._by_provider(actions).items():
+            remote = self.remote(provider)
+            _Pipeline(pool, self.parallel, look=remote.files,
+                      check=lambda item, files, r=remote: self._uploaded(r, item, files, False),
+                      create=lambda item, r=remote: self._upload(r, item),
+                      settle=lambda item, files, r=remote: self._settle_upload(r, item, files),
+                      ).run(group)
+
+    def _uploaded(self, remote: Remote, item: _Create, files: tuple[RemoteFile, ...],
+                  after: bool) -> bool:
+        up = item.action.upload
+        assert up is not None
+        kept = dedupe_files(remote, files, up.sha256, up.size, self.outcome)
         if kept is None:
-            self.report(f"uploading {up.path} ({up.size} bytes) as {up.filename}")
-            failure: openai.APIError | None = None
-            try:
-                remote.upload(self.root / up.path, up.sha256, parallel=self.parallel)
-            except MAYBE_CREATED as exc:
-                failure = exc
-            kept = dedupe_files(remote, remote.files(), up.sha256, up.size, self.outcome)
-            if kept is None:
-                if failure is not None:
-                    raise failure
-                raise FtopsError(f"uploaded {up.path} but the file is not listed",
-                                 hint="run `ftops apply` again")
-            with self.outcome.lock:
-                self.outcome.uploaded.append(up.path)
-        else:
-            with self.outcome.lock:
-                self.outcome.reused.append(up.path)
-        self.file_ids[(action.provider, up.sha256)] = kept.id
+            return False
+        self.file_ids[(item.action.provider, up.sha256)] = kept.id
+        with self.outcome.lock:
+            (self.outcome.uploaded if after else self.outcome.reused).append(up.path)
+        return True
+
+    def _upload(self, remote: Remote, item: _Create) -> None:
+        up = item.action.upload
+        assert up is not None
+        self.report(f"uploading {up.path} ({up.size} bytes) as {up.filename}")
+        remote.upload(self.root / up.path, up.sha256, parallel=self.parallel)
+
+    def _settle_upload(self, remote: Remote, item: _Create,
+                       files: tuple[RemoteFile, ...]) -> None:
+        if self._uploaded(remote, item, files, True):
+            return
+        up = item.action.upload
+        assert up is not None
+        if item.failure is not None:
+            raise item.failure
+        raise FtopsError(f"uploaded {up.path} but the file is not listed",
+                         hint="run `ftops apply` again")
 
     # --- jobs ----------------------------------------------------------------------------------
     def _file_id(self, provider: str, ref_sha: str, ref_id: str | None) -> str:
@@ -178,14 +274,70 @@ class Executor:
             raise FtopsError(f"dataset {ref_sha[:12]} was not uploaded", hint="run apply again")
         return file_id
 
-    def _create_job(self, remote: Remote, provider: str, training: Training, base: str) -> Job:
+    def train_all(self, pool: ThreadPoolExecutor, actions: list[Action]) -> dict[str, str]:
+        """Starts each model's job unless one with its fingerprint exists; returns the job id
+        of every model that has one now (started or found), by address."""
+        jobs: dict[str, str] = {}
+        ready = []
+        for action in actions:
+            training = action.training
+            assert training is not None
+            if training.base is not None:
+                ready.append(action)
+                continue
+            with self.outcome.lock:
+                self.outcome.deferred[action.name] = (
+                    f"waits for {training.parent} to finish training "
+                    "(run `ftops apply --wait`, or apply again once it has succeeded)")
+        for provider, group in self._by_provider(ready).items():
+            remote = self.remote(provider)
+            since = self.jobs_since.get(provider, 0)
+            _Pipeline(pool, self.parallel, look=lambda r=remote, s=since: r.recent_jobs(s),
+                      check=lambda item, found, r=remote: self._job_exists(r, item, found, jobs),
+                      create=lambda item, r=remote: self._create_job(r, item),
+                      settle=lambda item, found, r=remote: self._settle_job(r, item, found, jobs),
+                      ).run(group)
+        return jobs
+
+    def _job_exists(self, remote: Remote, item: _Create, found: tuple[Job, ...],
+                    jobs: dict[str, str]) -> bool:
+        training = item.action.training
+        assert training is not None
+        existing = dedupe_jobs(remote, found, training.fingerprint, self.outcome)
+        if existing is None:
+            return False
+        self.report(f"model {item.action.name}: job {existing.id} exists ({existing.status})")
+        jobs[item.action.address] = existing.id
+        return True
+
+    def _create_job(self, remote: Remote, item: _Create) -> None:
+        try:
+            try:
+                item.result = self._job_request(remote, item.action)
+            except openai.BadRequestError as exc:
+                if exc.param not in ("training_file", "validation_file"):
+                    raise
+                # A concurrent apply keeps the oldest copy of a dataset and deletes the rest,
+                # maybe the one this apply uploaded: train on the copy that is kept.
+                self._refind_files(remote, item.action)
+                item.result = self._job_request(remote, item.action)
+        except openai.RateLimitError as exc:
+            # e.g. too many active jobs: the rest waits for the next apply, reported, not fatal.
+            with self.outcome.lock:
+                self.outcome.deferred[item.action.name] = (
+                    f"provider refused for now: {_message(exc)}")
+            item.result = exc
+
+    def _job_request(self, remote: Remote, action: Action) -> Job:
+        training = action.training
+        assert training is not None and training.base is not None
         validation = training.validation
         return remote.create_job(
-            model=base,
-            training_file=self._file_id(provider, training.training.sha256,
+            model=training.base,
+            training_file=self._file_id(action.provider, training.training.sha256,
                                         training.training.file_id),
-            validation_file=(self._file_id(provider, validation.sha256, validation.file_id)
-                             if validation else None),
+            validation_file=(self._file_id(action.provider, validation.sha256,
+                                           validation.file_id) if validation else None),
             method=training.method,
             hyperparameters=training.hyperparameters,
             suffix=training.suffix,
@@ -193,7 +345,9 @@ class Executor:
             metadata=training.metadata,
         )
 
-    def _refind_files(self, remote: Remote, provider: str, training: Training) -> None:
+    def _refind_files(self, remote: Remote, action: Action) -> None:
+        training = action.training
+        assert training is not None
         files = remote.files()
         for ref in (training.training, training.validation):
             if ref is None:
@@ -201,54 +355,24 @@ class Executor:
             name = dataset_filename(ref.sha256)
             same = _oldest_first([f for f in files if f.filename == name])
             if same:
-                self.file_ids[(provider, ref.sha256)] = same[0].id
+                self.file_ids[(action.provider, ref.sha256)] = same[0].id
 
-    def train(self, action: Action) -> str | None:
-        """Start the model's job unless one with its fingerprint exists. Returns the job id."""
-        assert action.training is not None
-        training = action.training
-        remote = self.remote(action.provider)
-        base = training.base
-        if base is None:
-            with self.outcome.lock:
-                self.outcome.deferred[action.name] = (
-                    f"waits for {training.parent} to finish training "
-                    "(run `ftops apply --wait`, or apply again once it has succeeded)")
-            return None
-        existing = dedupe_jobs(remote, remote.jobs(ftops_fingerprint=training.fingerprint),
-                               training.fingerprint, self.outcome)
-        if existing is not None:
-            self.report(f"model {action.name}: job {existing.id} exists ({existing.status})")
-            return existing.id
-        failure: openai.APIError | None = None
-        job: Job | None = None
-        try:
-            try:
-                job = self._create_job(remote, action.provider, training, base)
-            except openai.BadRequestError as exc:
-                if exc.param not in ("training_file", "validation_file"):
-                    raise
-                # A concurrent apply keeps the oldest copy of a dataset and deletes the rest,
-                # maybe the one this apply uploaded: train on the copy that is kept.
-                self._refind_files(remote, action.provider, training)
-                job = self._create_job(remote, action.provider, training, base)
-        except openai.RateLimitError as exc:
-            # e.g. too many active jobs: the rest waits for the next apply, reported, not fatal.
-            with self.outcome.lock:
-                self.outcome.deferred[action.name] = f"provider refused for now: {_message(exc)}"
-            return None
-        except MAYBE_CREATED as exc:
-            failure = exc
-        kept = dedupe_jobs(remote, remote.jobs(ftops_fingerprint=training.fingerprint),
-                           training.fingerprint, self.outcome) or job
+    def _settle_job(self, remote: Remote, item: _Create, found: tuple[Job, ...],
+                    jobs: dict[str, str]) -> None:
+        if isinstance(item.result, openai.RateLimitError):
+            return
+        training = item.action.training
+        assert training is not None
+        kept = dedupe_jobs(remote, found, training.fingerprint, self.outcome)
+        if kept is None and isinstance(item.result, Job):
+            kept = item.result
         if kept is None:
-            assert failure is not None  # only a failed create leaves no job
-            raise failure
-        job_id = kept.id
-        self.report(f"model {action.name}: started job {job_id}")
+            assert item.failure is not None  # only a failed create leaves no job
+            raise item.failure
+        self.report(f"model {item.action.name}: started job {kept.id}")
         with self.outcome.lock:
-            self.outcome.started[action.name] = job_id
-        return job_id
+            self.outcome.started[item.action.name] = kept.id
+        jobs[item.action.address] = kept.id
 
     def follow(self, name: str, provider: str, job_id: str) -> Job:
         job = follow(self.remote(provider), name, job_id, report=self.report,
@@ -257,10 +381,7 @@ class Executor:
             self.model_ids[name] = job.fine_tuned_model
         return job
 
-    def run_model(self, action: Action) -> None:
-        job_id = self.train(action)
-        if job_id is None or not self.wait_for_jobs:
-            return
+    def _follow_model(self, action: Action, job_id: str) -> None:
         job = self.follow(action.name, action.provider, job_id)
         if job.status != "succeeded":
             detail = f": {job.error.message}" if job.error else ""
@@ -281,36 +402,45 @@ class Executor:
 
     # --- the whole plan -------------------------------------------------------------------------
     def run(self) -> Outcome:
-        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            uploads = [a for a in self.plan.actions if a.action is ActionType.UPLOAD]
-            for future in [pool.submit(self.upload, a) for a in uploads]:
-                future.result()
-            self._run_models(pool)
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool, \
+                ThreadPoolExecutor(max_workers=self.parallel) as followers:
+            self.upload_all(pool, [a for a in self.plan.actions
+                                   if a.action is ActionType.UPLOAD])
+            self._run_models(pool, followers)
             prunes = [a for a in self.plan.actions
                       if a.action in (ActionType.CANCEL, ActionType.DELETE)]
             for future in [pool.submit(self.prune, a) for a in prunes]:
                 future.result()
         return self.outcome
 
-    def _run_models(self, pool: ThreadPoolExecutor) -> None:
-        """Independent models in parallel; a child starts once its parent's run has finished.
-        Uploads are done by then, so only model addresses in ``depends_on`` can still wait."""
+    def _run_models(self, pool: ThreadPoolExecutor, followers: ThreadPoolExecutor) -> None:
+        """Independent models together; a child once its parent's run has finished (with
+        ``--wait``, once its job has ended). Uploads are done by then, so only model addresses
+        in ``depends_on`` can still wait."""
         todo = {a.address: a for a in self.plan.actions
                 if a.kind is Kind.MODEL and a.training is not None
                 and a.action in (ActionType.TRAIN, ActionType.REPLACE, ActionType.RETRY,
                                  ActionType.BLOCKED)}
-        running: dict[Future[None], str] = {}
-        while todo or running:
-            for address, action in list(todo.items()):
-                waiting = set(todo) | set(running.values())
-                if not waiting.intersection(action.depends_on):
-                    del todo[address]
-                    running[pool.submit(self.run_model, self._resolved(action))] = address
-            if not running:
+        following: dict[Future[None], str] = {}
+        while todo or following:
+            waiting = set(todo) | set(following.values())
+            ready = [a for a in todo.values() if not waiting.intersection(a.depends_on)]
+            for action in ready:
+                del todo[action.address]
+            jobs = self.train_all(pool, [self._resolved(a) for a in ready])
+            if self.wait_for_jobs:
+                for action in ready:
+                    if action.address in jobs:
+                        future = followers.submit(self._follow_model, action,
+                                                  jobs[action.address])
+                        following[future] = action.address
+            if not following:
+                if ready:
+                    continue
                 break
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            done, _ = wait(list(following), return_when=FIRST_COMPLETED)
             for future in done:
-                running.pop(future)
+                following.pop(future)
                 future.result()
 
     def _resolved(self, action: Action) -> Action:

@@ -175,7 +175,8 @@ def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *,
             raise FtopsError("Saved plan is stale: " + "; ".join(reasons),
                              hint="run `ftops plan` again and review the new plan")
     outcome = Executor(plan if saved else fresh, remotes, root=project.root, parallel=parallel,
-                       wait_for_jobs=wait, timeout=timeout, report=report).run()
+                       wait_for_jobs=wait, timeout=timeout, known_jobs=actual.jobs,
+                       report=report).run()
     changed = outcome.uploaded or outcome.started or outcome.deduplicated or outcome.pruned
     # Duplicates a crash left behind are already in ``actual``; only our own creates need a
     # fresh look (a no-op apply then reads the account once, not twice).

@@ -129,6 +129,23 @@ class Remote:
         adopted = [replace(j, metadata={**j.metadata, **self.adopted[j.id]}) for j in adopted]
         return tuple(j for j in listed + adopted if j.metadata.items() >= wanted.items())
 
+    def recent_jobs(self, since: int) -> tuple[Job, ...]:
+        """This repository's jobs created at or after ``since`` (unix seconds). The listing is
+        newest first, so only the pages back to ``since`` are read: one for most applies."""
+        wanted = {"ftops_repo": self.repo}
+
+        def newest(**filters: Any) -> list[Any]:
+            found = []
+            for job in self.client.fine_tuning.jobs.list(limit=JOBS_PAGE, **filters):
+                if job.created_at < since:
+                    break
+                found.append(job)
+            return found
+
+        page = self.features.attempt("metadata_filter", lambda: newest(metadata=wanted), newest)
+        listed = (to_job(j, self.provider) for j in page)
+        return tuple(j for j in listed if j.metadata.items() >= wanted.items())
+
     def models(self) -> tuple[RemoteModel, ...]:
         return tuple(_to_model(m, self.provider) for m in self.client.models.list())
 

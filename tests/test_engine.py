@@ -848,6 +848,51 @@ def test_parallel_option_bounds_concurrent_creates(project: Project, env: dict[s
     assert peaks["default"] >= 2
 
 
+def test_one_look_serves_a_round_of_creates(project: Project, env: dict[str, str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each create is checked and settled by a look, but a round's creates share it: at
+    --parallel N a round sends one look and N-1 creates, at --parallel 1 they alternate."""
+    n = 7
+    names = [f"m{i}" for i in range(n)]
+    project.write({name: model(f"d{i}", suffix=name) for i, name in enumerate(names)},
+                  data={f"d{i}": make_chat_jsonl(12, tag=f"d{i}") for i in range(n)})
+    project.commit("seven models, seven datasets")
+    looks = {}
+    for option in (["--parallel", "1"], ["--parallel", "4"]):
+        with Emulator(job_seconds=60) as server:
+            monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+            result = ftops(project, "apply", "--auto-approve", *option)
+            assert result.exit_code == 0, result.output
+            assert f"{n} uploaded, {n} started" in result.stdout
+            gets = Counter(r["path"] for r in log(server) if r["method"] == "GET")
+            looks[option[1]] = (gets["/v1/files"], gets["/v1/fine_tuning/jobs"])
+    # The reads around the pipeline (plan, re-read, mend, lock) are the same in both runs.
+    alternate, shared = n + 1, -(-n // 3) + 2
+    assert [p - d for p, d in zip(looks["1"], looks["4"], strict=True)] == [alternate - shared] * 2
+
+
+def test_recent_jobs_reads_only_the_newest_page(emu: Emulator, clock: Clock) -> None:
+    with sdk_client(emu.base_url) as sdk:
+        data = make_chat_jsonl(12, tag="a")
+        file_id = sdk.files.create(file=(ftops_name(data), data), purpose="fine-tune").id
+
+        def create(k: int) -> None:
+            sdk.fine_tuning.jobs.create(model=BASE, training_file=file_id,
+                                        metadata={"ftops_repo": "r", "ftops_fingerprint": str(k)})
+
+        for k in range(250):  # 3 pages of older jobs
+            create(k)
+        clock.now += 10
+        create(250)
+        create(251)
+        remote = Remote(sdk, repo="r")
+        before = len(log(emu))
+        recent = remote.recent_jobs(int(clock.now))
+        assert len(log(emu)) - before == 1
+        assert sorted(j.metadata["ftops_fingerprint"] for j in recent) == ["250", "251"]
+        assert len(remote.recent_jobs(0)) == 252
+
+
 def test_chain_trains_in_order_in_one_apply_with_wait(project: Project, env: dict[str, str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     project.write({"parent": model("train-a", suffix="parent"),
