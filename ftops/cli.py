@@ -200,7 +200,7 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
 @click.option("--wait", "wait_", is_flag=True, help="Follow jobs until they end; train chains.")
 @click.option("--timeout", type=click.FloatRange(min=0), help="Seconds --wait may take.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(min=1),
-              help="Uploads and job creations at once.")
+              help="Requests at once: a look at the account and N-1 uploads or job creations.")
 @click.option("--allow-dirty", is_flag=True, help="Apply even with uncommitted specs or data.")
 @click.option("--commit-lock", is_flag=True, help="Commit the updated ftops.lock (git).")
 @click.option("--allow-plan-changed", is_flag=True,
