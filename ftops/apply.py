@@ -195,8 +195,9 @@ class _Pipeline(Generic[S]):
 class Executor:
     """Runs one plan's actions: uploads, then models (parents before children), then prunes.
 
-    ``parallel`` bounds the requests in flight; ``known_jobs`` are the jobs the plan was made
-    from, so a look at the jobs reads only the newest page or so.
+    ``parallel`` bounds the requests that upload and train at once (following jobs polls
+    besides); ``known_jobs`` are the jobs the plan was made from, so a look at the jobs reads only
+    the newest page or so.
     """
 
     def __init__(self, plan: Plan, remotes: Mapping[str, Remote], *, root: Path,
