@@ -29,9 +29,6 @@ from ftops.state import Actual, Job, RemoteFile
 
 Report = Callable[[str], None]
 S = TypeVar("S")  # what a look returns
-# Failures after which a create may still have happened (a 5xx sent after the create, a reply
-# lost on the way back): look again before reporting them.
-MAYBE_CREATED = (openai.InternalServerError, openai.APIConnectionError)
 POLL_SECONDS = 1.0
 
 
@@ -131,7 +128,9 @@ class _Create:
 
     action: Action
     result: object = None  # what the create returned
-    failure: Exception | None = None  # a create that may still have happened, or an error
+    # Any failed create is settled by the next look before it is reported: a 5xx sent after the
+    # create, or a reply lost on the way back, may hide one that happened.
+    failure: Exception | None = None
 
 
 class _Pipeline(Generic[S]):
