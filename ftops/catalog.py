@@ -37,6 +37,10 @@ class ProviderInfo:
     type: str
     new_jobs_stop_date: dt.date | None  # from this day on, new jobs are refused
     source: str
+    # Per base model snapshot, where the provider retires bases on its own schedule (Azure):
+    # the first day new jobs on it are refused, and the first day its fine-tunes stop answering.
+    training_end: dict[str, dt.date] = field(default_factory=dict)
+    inference_end: dict[str, dt.date] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,36 @@ class Catalog:
     def provider(self, provider_type: str) -> ProviderInfo | None:
         return next((p for p in self.providers if p.type == provider_type), None)
 
+    def training_stop(self, provider_type: str | None, base: str) -> dt.date | None:
+        """The first day ``provider_type`` refuses new fine-tuning jobs on ``base`` (a snapshot
+        id, an alias or a fine-tuned id), or None when nothing is announced."""
+        provider = self.provider(provider_type) if provider_type else None
+        if provider is None:
+            return None
+        info = self.model(base)
+        dated = provider.training_end.get(info.id) if info else None
+        days = [d for d in (provider.new_jobs_stop_date, dated) if d is not None]
+        return min(days, default=None)
+
+    def shutdown(self, provider_type: str | None, base: str) -> dt.date | None:
+        """The first day fine-tunes of ``base`` stop answering on ``provider_type``. The
+        models' ``shutdown_date`` is OpenAI's; other providers have their own table."""
+        provider = self.provider(provider_type) if provider_type else None
+        info = self.model(base)
+        if provider is None or info is None:
+            return None
+        if provider.type == "openai":
+            return info.shutdown_date
+        return provider.inference_end.get(info.id)
+
 
 def root_base(model_id: str) -> str:
-    """``ft:<base>:<org>:<suffix>:<id>`` -> ``<base>``; any other id is returned unchanged."""
+    """``ft:<base>:<org>:<suffix>:<id>`` (OpenAI) or ``<base>.ft-<hex>`` (Azure) -> ``<base>``;
+    any other id is returned unchanged."""
     if model_id.startswith("ft:"):
         return model_id.split(":")[1]
-    return model_id
+    head, sep, _ = model_id.partition(".ft-")
+    return head if sep and head else model_id
 
 
 def _date(value: object) -> dt.date | None:
@@ -70,6 +98,10 @@ def _date(value: object) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value))
+
+
+def _dates(table: dict[str, object] | None) -> dict[str, dt.date]:
+    return {key: day for key, value in (table or {}).items() if (day := _date(value))}
 
 
 @cache
@@ -95,6 +127,8 @@ def load() -> Catalog:
             type=name,
             new_jobs_stop_date=_date(entry.get("new_jobs_stop_date")),
             source=entry["source"],
+            training_end=_dates(entry.get("training_end")),
+            inference_end=_dates(entry.get("inference_end")),
         )
         for name, entry in raw["providers"].items()
     )
