@@ -1,0 +1,107 @@
+"""The resolved view of the specs (public): frozen dataclasses with every reference resolved.
+
+Kept apart from the pydantic models so that the rest of ftops never depends on how a file is
+validated, only on what it resolved to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    path: Path  # absolute
+    display: str  # as the user would write it, relative to the given spec path
+    format: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Eval:
+    name: str
+    dataset: str
+    checks: tuple[str, ...]
+    compare_with: str  # "base", "none" or a models entry
+    min_score: float | None
+    file: str
+    line: int
+    min_improvement: float | None = None
+    schemas: dict[str, Path] = field(default_factory=dict)  # json_schema check -> absolute path
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    type: str
+    base_url: str | None
+    endpoint: str | None
+    api_version: str | None
+    api_key_env: str | None
+    file: str | None  # None for the implicit default provider
+    line: int | None
+    organization: str | None = None
+    project: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A models entry with every reference resolved; base facts are the chain's root's."""
+
+    name: str
+    base_model: str  # the literal id at the root of the chain
+    parent: str | None  # the declared model this one is trained on, if any
+    training: str
+    training_path: Path
+    validation: str | None
+    validation_path: Path | None
+    method: str
+    hyperparameters: dict[str, int | float | str]  # only keys written in the spec; "auto" kept
+    grader: dict[str, Any] | None
+    suffix: str | None
+    seed: int | None
+    metadata: dict[str, str]
+    provider: str
+    eval: str | None
+    promote: str | None
+    max_cost_usd: float | None
+    encoding: str
+    example_token_limit: int | None  # None when the base model is not in the catalog
+    training_usd_per_1m: float | None  # pricing: override, else catalog, else None
+    file: str
+    line: int
+    key_lines: dict[str, int] = field(default_factory=dict)  # line of each key written
+    adopt: tuple[str, str] | None = None  # (job id, fingerprint) of an adopted job
+
+    @property
+    def n_epochs(self) -> int | None:
+        """The explicit epoch count, or None for "auto"/unset."""
+        value = self.hyperparameters.get("n_epochs")
+        return value if isinstance(value, int) else None
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+@dataclass(frozen=True)
+class Spec:
+    root: Path  # the repository root dataset paths must stay inside
+    files: tuple[str, ...]
+    datasets: tuple[Dataset, ...]
+    models: tuple[ResolvedModel, ...]  # parents before children, else by name
+    evals: tuple[Eval, ...]
+    providers: tuple[Provider, ...]
+
+    def resolved_models(self) -> tuple[ResolvedModel, ...]:
+        """Every model, in training order: a parent always comes before its children."""
+        return self.models
+
+    def model(self, name: str) -> ResolvedModel | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def dataset(self, name: str) -> Dataset | None:
+        return next((d for d in self.datasets if d.name == name), None)
