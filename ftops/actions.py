@@ -60,6 +60,7 @@ class StatusRun:
     rows: list[dict[str, object]]
     markdown: str
     warnings: tuple[Notice, ...] = ()  # the plan's: shutdown dates, provider cut-offs
+    as_of: str = ""  # "as of <day>" when FTOPS_TODAY pinned the day, else ""
 
 
 def marker_key(project: engine.Project, specs: Path) -> str:
@@ -248,7 +249,7 @@ def run_apply(specs: Path, *, plan_file: Path | None = None, emulator: bool = Fa
             if ctx is not None:
                 _report_failure(ctx, key, exc, report)
             raise
-        locked = engine.refresh_lock(project, remotes)
+        locked = engine.refresh_lock(project, remotes, plan)
         gated = evals.gate(project, remotes, locked, parallel=parallel, report=report) \
             if wait else None
         locked = gated.lock if gated else locked
@@ -343,16 +344,17 @@ def run_status(specs: Path, *, emulator: bool = False, markdown: bool = False,
     project = engine.load_project(specs)
     with engine.connect(project, emulator=emulator) as remotes:
         plan = engine.make_plan(project, remotes, today=today)
-        locked = engine.refresh_lock(project, remotes)
+        locked = engine.refresh_lock(project, remotes, plan)
         charts = loss_markdown(project, remotes, locked) if markdown else ""
     rows = engine.status_rows(plan, locked)
-    return StatusRun(rows, status_markdown(rows, charts, plan.warnings) if markdown else "",
-                     plan.warnings)
+    text = status_markdown(rows, charts, plan.warnings, as_of=plan.as_of) if markdown else ""
+    return StatusRun(rows, text, plan.warnings, plan.as_of)
 
 
 def status_markdown(rows: list[dict[str, object]], charts: str,
-                    warnings: tuple[Notice, ...] = ()) -> str:
-    lines = ["#### ftops status", "", "| Model | State | Status | Job | Fine-tuned model |",
+                    warnings: tuple[Notice, ...] = (), *, as_of: str = "") -> str:
+    title = f"#### ftops status · {as_of}" if as_of else "#### ftops status"
+    lines = [title, "", "| Model | State | Status | Job | Fine-tuned model |",
              "|---|---|---|---|---|"]
     lines += [f"| `{r['name']}` | {r['state']} | {r['status'] or '—'} | {_code(r['job_id'])} | "
               f"{_code(r['fine_tuned_model'])} |" for r in rows]

@@ -104,6 +104,9 @@ def schema_command() -> None:
               help="Share of API requests that fail with an injected fault.")
 @click.option("--faults", default="429,500,503,drop,500-after-create", show_default=True,
               help="Comma-separated fault modes to draw from.")
+@click.option("--retry-after", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              metavar="SECONDS",
+              help="Wait advised (Retry-After) with injected 429/503; 0: SDKs retry at once.")
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Delay added to every API request.")
 @click.option("--seed", default=0, show_default=True, type=int,
@@ -114,15 +117,15 @@ def schema_command() -> None:
 @click.option("--no-metadata-filter", is_flag=True,
               help="Refuse the metadata filter on job listing (400), as some endpoints do.")
 def emulator_command(host: str, port: int, state_path: Path | None, job_seconds: float,
-                     fault_rate: float, faults: str, latency_ms: float, seed: int,
-                     flavor: str, no_metadata_filter: bool) -> None:
+                     fault_rate: float, faults: str, retry_after: float, latency_ms: float,
+                     seed: int, flavor: str, no_metadata_filter: bool) -> None:
     """Serve an OpenAI-compatible fine-tuning API locally until interrupted."""
     from ftops.emulator import Emulator
     from ftops.emulator.faults import parse_modes
 
     server = Emulator(host=host, port=port, state_path=state_path, job_seconds=job_seconds,
                       fault_rate=fault_rate, faults=parse_modes(faults), latency_ms=latency_ms,
-                      seed=seed, flavor=flavor,
+                      seed=seed, flavor=flavor, retry_after=retry_after,
                       metadata_filter=not no_metadata_filter).listen()
     where = (f"Azure OpenAI at azure_endpoint {server.azure_endpoint} (any api-version)"
              if flavor == "azure" else server.base_url)
@@ -186,7 +189,7 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
                    f"{run.comment.url}")
     if result.errors:
         sys.exit(1)
-    if detailed_exitcode and result.has_changes:
+    if detailed_exitcode and result.needs_attention:  # changes, or a retired model
         sys.exit(2)
 
 
@@ -263,16 +266,19 @@ def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: boo
 
     run = actions.run_status(specs_dir, emulator=emulator, markdown=markdown)
     if as_json:
-        click.echo(json.dumps({"models": run.rows,
+        click.echo(json.dumps({"models": run.rows, "as_of": run.as_of or None,
                                "warnings": [w.to_dict() for w in run.warnings]},
                               indent=2, sort_keys=True))
         return
     if markdown:
         click.echo(run.markdown, nl=False)
         return
+    if run.as_of:
+        click.echo(f"{run.as_of} (FTOPS_TODAY)")
     for row in run.rows:
+        retired = f" (stopped answering on {row['retired']})" if row["retired"] else ""
         click.echo(f"{row['name']:<24} {row['state']:<8} {row['status'] or '-':<16} "
-                   f"{row['job_id'] or '-':<28} {row['fine_tuned_model'] or '-'}")
+                   f"{row['job_id'] or '-':<28} {row['fine_tuned_model'] or '-'}{retired}")
     for warning in run.warnings:
         click.echo(f"! {warning}")
 

@@ -10,12 +10,12 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import openai
 
-from ftops import datasets, gitinfo, lock, planner, providers
+from ftops import clock, datasets, gitinfo, lock, planner, providers
 from ftops.apply import Executor, Outcome, follow, mend_duplicates
 from ftops.errors import FtopsError, redact
 from ftops.identity import fingerprints
@@ -124,6 +124,7 @@ def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
                                emulator_root=project.root if emulator else None,
                                job_seconds=job_seconds, max_retries=max_retries) as conns:
         yield {name: Remote(c.client, repo=repo, provider=name, features=c.features,
+                            provider_type=c.provider_type,
                             adopted=providers.adoptions(project.spec.models, repo=repo,
                                                         provider=name))
                for name, c in conns.items()}
@@ -141,9 +142,22 @@ def read_actual(remotes: Mapping[str, Remote]) -> Actual:
 
 def make_plan(project: Project, remotes: Mapping[str, Remote], *, prune: bool = False,
               allow_delete_models: bool = False, today: dt.date | None = None) -> Plan:
-    actual = read_actual(remotes)
-    return planner.plan(project.desired, actual, prune=prune,
-                        allow_delete_models=allow_delete_models, today=today or dt.date.today())
+    return _plan(project, remotes, read_actual(remotes), prune=prune,
+                 allow_delete_models=allow_delete_models, today=today)
+
+
+def _plan(project: Project, remotes: Mapping[str, Remote], actual: Actual, *, prune: bool,
+          allow_delete_models: bool, today: dt.date | None) -> Plan:
+    """The planner on what was read, as of ``today`` (else the one clock), with each model
+    held to the dates of the endpoint it really talks to (see ``Remote.calendar``)."""
+    calendars = {name: remote.calendar() for name, remote in remotes.items()}
+    desired = replace(project.desired, models=tuple(
+        replace(m, provider_type=calendars.get(m.provider, m.provider_type))
+        for m in project.desired.models))
+    aliases = lock.read_lock(project.root / LOCK_FILE).alias_models()
+    return planner.plan(desired, actual, prune=prune, allow_delete_models=allow_delete_models,
+                        today=today or clock.today(), pinned=today is None and bool(clock.pinned()),
+                        aliases=aliases)
 
 
 # --- apply ------------------------------------------------------------------------------------
@@ -167,8 +181,8 @@ def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *,
     if plan.errors:
         raise FtopsError("the plan has errors: " + "; ".join(str(e) for e in plan.errors))
     actual = read_actual(remotes)
-    fresh = planner.plan(project.desired, actual, prune=prune,
-                         allow_delete_models=allow_delete_models, today=today or dt.date.today())
+    fresh = _plan(project, remotes, actual, prune=prune, allow_delete_models=allow_delete_models,
+                  today=today)
     if saved:
         reasons = plan.is_stale_against(fresh)
         if reasons:
@@ -187,11 +201,18 @@ def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *,
 # --- status, wait, lock -------------------------------------------------------------------------
 
 
-def refresh_lock(project: Project, remotes: Mapping[str, Remote]) -> lock.Lock:
-    """Read the account and write ``ftops.lock`` at the repository root."""
+def refresh_lock(project: Project, remotes: Mapping[str, Remote],
+                 plan: Plan | None = None) -> lock.Lock:
+    """Read the account and write ``ftops.lock`` at the repository root. Models the plan
+    (``plan``, else one made from this same read) finds retired are marked with the day."""
     path = project.root / LOCK_FILE
     current = lock.read_lock(path)
-    updated = lock.update_lock(current, project.desired, read_actual(remotes))
+    actual = read_actual(remotes)
+    if plan is None:
+        plan = _plan(project, remotes, actual, prune=False, allow_delete_models=False, today=None)
+    retired = {a.name: a.display.retired_on for a in plan.actions
+               if a.kind.value == "model" and a.display.retired_on}
+    updated = lock.update_lock(current, project.desired, actual, retired=retired)
     lock.write_lock(path, updated)
     return updated
 
@@ -251,5 +272,6 @@ def status_rows(plan: Plan, locked: lock.Lock) -> list[dict[str, object]]:
             "job_id": entry.job_id if entry else None,
             "fine_tuned_model": entry.fine_tuned_model if entry else None,
             "fingerprint": entry.fingerprint if entry else None,
+            "retired": action.display.retired_on,
         })
     return sorted(rows, key=lambda r: str(r["name"]))

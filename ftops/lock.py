@@ -27,7 +27,7 @@ HEADER = (
     "# Do not edit by hand: it is rebuilt from the account on every apply.\n"
 )
 _REQUIRED = ("fingerprint", "job_id", "status")
-_OPTIONAL = ("fine_tuned_model", "trained_tokens", "provider")
+_OPTIONAL = ("fine_tuned_model", "trained_tokens", "provider", "retired")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class LockedModel:
     fine_tuned_model: str | None = None
     trained_tokens: int | None = None
     provider: str = DEFAULT_PROVIDER
+    retired: str | None = None  # ISO day its base shut down: the model no longer answers
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -49,6 +50,8 @@ class LockedModel:
         }
         if self.provider != DEFAULT_PROVIDER:
             out["provider"] = self.provider
+        if self.retired:
+            out["retired"] = self.retired
         return out
 
 
@@ -59,13 +62,21 @@ class Lock:
     models: Mapping[str, LockedModel] = field(default_factory=dict)
     aliases: Mapping[str, Any] = field(default_factory=dict)
 
+    def alias_models(self) -> dict[str, str]:
+        """Alias -> the declared model it was promoted to."""
+        return {alias: str(entry["model"]) for alias, entry in self.aliases.items()
+                if isinstance(entry, Mapping) and entry.get("model")}
 
-def update_lock(lock: Lock, desired: Desired, actual: Actual) -> Lock:
+
+def update_lock(lock: Lock, desired: Desired, actual: Actual,
+                retired: Mapping[str, str] | None = None) -> Lock:
     """Each declared model's entry describes the latest job for its declared fingerprint.
 
     A model whose fingerprint has no job yet keeps its old entry (its fingerprint then shows it
-    is behind the specs); models no longer declared are dropped.
+    is behind the specs); models no longer declared are dropped. ``retired`` (model -> ISO
+    day) marks models whose fine-tune no longer answers, so applications can tell.
     """
+    retired = retired or {}
     models: dict[str, LockedModel] = {}
     for name, fingerprint in sorted(fingerprints(desired).items()):
         model = desired.model(name)
@@ -79,6 +90,7 @@ def update_lock(lock: Lock, desired: Desired, actual: Actual) -> Lock:
                 fine_tuned_model=job.fine_tuned_model,
                 trained_tokens=job.trained_tokens,
                 provider=job.provider,
+                retired=retired.get(name),
             )
         elif name in lock.models:
             models[name] = lock.models[name]
@@ -168,5 +180,6 @@ def read_lock(path: Path) -> Lock:
             fine_tuned_model=entry.get("fine_tuned_model"),
             trained_tokens=entry.get("trained_tokens"),
             provider=entry.get("provider", DEFAULT_PROVIDER),
+            retired=entry.get("retired"),
         )
     return Lock(models=models, aliases=aliases)

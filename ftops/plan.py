@@ -32,6 +32,7 @@ class ActionType(str, Enum):
     BLOCKED = "blocked"
     PENDING = "pending"
     OK = "ok"
+    RETIRED = "retired"  # trained, but its base has shut down: the model no longer answers
     CANCEL = "cancel"
     DELETE = "delete"
 
@@ -49,6 +50,8 @@ STARTS_JOB = frozenset({ActionType.TRAIN, ActionType.REPLACE, ActionType.RETRY,
                         ActionType.BLOCKED})
 # Actions that change the account; ok and pending only report.
 CHANGES = STARTS_JOB | {ActionType.UPLOAD, ActionType.CANCEL, ActionType.DELETE}
+# What ``--detailed-exitcode`` reports as 2: changes, and drift that apply cannot mend.
+NEEDS_ATTENTION = CHANGES | {ActionType.RETIRED}
 
 
 @dataclass(frozen=True)
@@ -162,15 +165,19 @@ class Display:
     error: str | None = None
     cost_usd: float | None = None
     note: str | None = None
+    retired_on: str | None = None  # ISO day the fine-tuned model stopped answering
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "model_id": self.model_id, "error": self.error,
-                "cost_usd": self.cost_usd, "note": self.note}
+        out = {"status": self.status, "model_id": self.model_id, "error": self.error,
+               "cost_usd": self.cost_usd, "note": self.note}
+        if self.retired_on:
+            out["retired_on"] = self.retired_on
+        return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Display:
         return cls(status=raw["status"], model_id=raw["model_id"], error=raw["error"],
-                   cost_usd=raw["cost_usd"], note=raw["note"])
+                   cost_usd=raw["cost_usd"], note=raw["note"], retired_on=raw.get("retired_on"))
 
 
 @dataclass(frozen=True)
@@ -239,22 +246,49 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where in the specs one subject of a grouped notice is declared."""
+
+    subject: str
+    path: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where} ({self.subject})" if where else self.subject
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subject": self.subject, "path": self.path, "line": self.line}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Place:
+        return cls(subject=raw["subject"], path=raw["path"], line=raw["line"])
+
+
+@dataclass(frozen=True)
 class Notice:
-    """A warning or error about one subject (an address such as ``model.bot``)."""
+    """A warning or error about one subject (an address such as ``model.bot``). A notice
+    about many models at once (a provider's cut-off) lists where each is declared."""
 
     code: str
     subject: str
     message: str
+    places: tuple[Place, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.message}"
 
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "subject": self.subject, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "subject": self.subject,
+                               "message": self.message}
+        if self.places:
+            out["places"] = [p.to_dict() for p in self.places]
+        return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Notice:
-        return cls(code=raw["code"], subject=raw["subject"], message=raw["message"])
+        return cls(code=raw["code"], subject=raw["subject"], message=raw["message"],
+                   places=tuple(Place.from_dict(p) for p in raw.get("places", ())))
 
 
 @dataclass(frozen=True)
@@ -318,6 +352,18 @@ class Plan:
     warnings: tuple[Notice, ...] = ()
     errors: tuple[Notice, ...] = ()
     inputs: Inputs = field(default_factory=Inputs)
+    today: str | None = None  # the ISO day the plan was made for (its dates decide actions)
+    pinned: bool = False  # True when that day came from FTOPS_TODAY, not the machine's clock
+
+    @property
+    def as_of(self) -> str:
+        """``as of <day>`` for a plan made on a pinned day, else ``""``."""
+        return f"as of {self.today}" if self.pinned and self.today else ""
+
+    @property
+    def needs_attention(self) -> bool:
+        """Changes pending, or drift such as a retired model: ``--detailed-exitcode`` 2."""
+        return any(a.action in NEEDS_ATTENTION for a in self.actions)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -376,6 +422,8 @@ class Plan:
             "warnings": [w.to_dict() for w in self.warnings],
             "errors": [e.to_dict() for e in self.errors],
             "inputs": self.inputs.to_dict(),
+            "today": self.today,
+            "pinned": self.pinned,
         }
 
     def to_json(self) -> str:
@@ -402,6 +450,8 @@ class Plan:
                 warnings=tuple(Notice.from_dict(w) for w in raw["warnings"]),
                 errors=tuple(Notice.from_dict(e) for e in raw["errors"]),
                 inputs=Inputs.from_dict(raw["inputs"]),
+                today=raw.get("today"),
+                pinned=bool(raw.get("pinned", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise FtopsError(f"malformed plan ({type(exc).__name__}: {exc})", path=source,

@@ -10,7 +10,6 @@ from typing import Any
 from deepdiff import DeepDiff
 from deepdiff.helper import NotPresent
 
-from ftops import catalog
 from ftops.errors import FtopsError, redact
 from ftops.identity import (
     FINE_TUNE_PURPOSE,
@@ -22,6 +21,7 @@ from ftops.identity import (
     normalize_hyperparameters,
     sha256_from_filename,
 )
+from ftops.lifecycle import Calendar
 from ftops.plan import (
     STARTS_JOB,
     Action,
@@ -38,8 +38,6 @@ from ftops.plan import (
 )
 from ftops.state import Actual, Desired, DesiredModel, Job, RemoteFile
 
-WARN_DAYS = 90
-
 
 def plan(
     desired: Desired,
@@ -48,10 +46,16 @@ def plan(
     prune: bool = False,
     allow_delete_models: bool = False,
     today: dt.date,
+    pinned: bool = False,
+    aliases: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Compare what the specs declare with what the account holds. Reads nothing else."""
-    planner = _Planner(desired, actual, today)
-    return planner.run(prune=prune, allow_delete_models=allow_delete_models)
+    """Compare what the specs declare with what the account holds. Reads nothing else.
+
+    ``today`` decides cut-offs and retirements (``pinned``: it came from FTOPS_TODAY, and the
+    plan says so); ``aliases`` (alias -> model, from ftops.lock) are flagged when retired.
+    """
+    planner = _Planner(desired, actual, today, aliases or {})
+    return planner.run(prune=prune, allow_delete_models=allow_delete_models, pinned=pinned)
 
 
 @dataclass(frozen=True)
@@ -93,11 +97,14 @@ def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change, 
 
 
 class _Planner:
-    def __init__(self, desired: Desired, actual: Actual, today: dt.date) -> None:
+    def __init__(self, desired: Desired, actual: Actual, today: dt.date,
+                 aliases: Mapping[str, str]) -> None:
         self.desired = desired
         self.actual = actual
         self.today = today
-        self.catalog = catalog.load()
+        self.aliases = aliases
+        self.calendar = Calendar(desired, actual, today)
+        self.retired: dict[str, dt.date] = {}  # model -> the day its fine-tune stopped answering
         self.fingerprints = fingerprints(desired)
         self.jobs = actual.project_jobs(desired.repo)
         self.files_by_id = {(f.provider, f.id): f for f in actual.files}
@@ -106,18 +113,22 @@ class _Planner:
         self.warnings: list[Notice] = []
         self.errors: list[Notice] = []
 
-    def run(self, *, prune: bool, allow_delete_models: bool) -> Plan:
+    def run(self, *, prune: bool, allow_delete_models: bool, pinned: bool) -> Plan:
         needed = self._needed_datasets()
         models = self._model_actions(needed)
         uploads = [self._upload(n) for key, n in needed.items()
                    if n.file is None and key in self.wanted_uploads]
         pruned = self._prune(needed, allow_delete_models) if prune else []
-        self._provider_warnings()
+        self.warnings += self.calendar.warnings(self.retired)
+        self.warnings += self.calendar.alias_warnings(self.aliases, self.retired)
+        self.errors += self.calendar.errors()
         return Plan(
             actions=(*uploads, *models, *pruned),
             warnings=_sorted_notices(self.warnings),
             errors=_sorted_notices(self.errors),
             inputs=self._inputs(needed, prune=prune, allow_delete_models=allow_delete_models),
+            today=self.today.isoformat(),
+            pinned=pinned,
         )
 
     # -- datasets ---------------------------------------------------------------------------
@@ -185,6 +196,39 @@ class _Planner:
                 and j.status != "cancelled"]
         return max(jobs, key=lambda j: (j.created_at, j.id), default=None)
 
+    def _kind(self, model: DesiredModel, current: Job | None,
+              previous: Job | None) -> ActionType:
+        """What the jobs alone say, before chains and the calendar have their word."""
+        if current is None:
+            return ActionType.REPLACE if previous else ActionType.TRAIN
+        if current.live:
+            return ActionType.PENDING
+        if current.status != "succeeded":
+            return ActionType.RETRY
+        self.trained[model.name] = current.fine_tuned_model
+        retired = self.calendar.retired_on(model)
+        if retired is None:
+            return ActionType.OK
+        self.retired[model.name] = retired
+        return ActionType.RETIRED
+
+    def _chain(self, model: DesiredModel, parent: Action | None, kind: ActionType,
+               depends_on: list[str]) -> tuple[ActionType, str | None, str | None]:
+        """(kind, base, note) once the parent is known: a chained model trains from its
+        parent's result, and waits while the parent has none."""
+        if parent is None:
+            return kind, model.base, None
+        if parent.provider != model.provider:
+            self.errors.append(Notice(
+                "parent_provider", f"model.{model.name}",
+                f"chains on {parent.address}, which trains on another provider; "
+                "a fine-tuned model can only be trained further where it lives"))
+        base = self.trained.get(parent.name)
+        if kind in STARTS_JOB and parent.action != ActionType.OK:
+            depends_on.append(parent.address)
+            return ActionType.BLOCKED, base, f"waits for {parent.address} ({parent.action.value})"
+        return kind, base, None
+
     def _model_action(
         self,
         model: DesiredModel,
@@ -196,86 +240,80 @@ class _Planner:
         metadata = self._metadata(model, fingerprint, subject)
         current = self.actual.current_job(self.desired.repo, model.provider, fingerprint)
         previous = None if current else self._latest_previous(model)
-        parent = done.get(model.parent) if model.parent else None
-        self._base_warnings(model, subject)
         self._superseded_warnings(model, fingerprint, subject)
-
-        if current is None:
-            kind = ActionType.REPLACE if previous else ActionType.TRAIN
-        elif current.live:
-            kind = ActionType.PENDING
-        elif current.status == "succeeded":
-            kind = ActionType.OK
-            self.trained[model.name] = current.fine_tuned_model
-        else:
-            kind = ActionType.RETRY
-
-        base = model.base
         depends_on: list[str] = []
-        note = f"replaces job {previous.id}" if previous else None
-        if current is not None and current.metadata["ftops_model"] != model.name:
-            note = f"trained as model {current.metadata['ftops_model']}"
-        if parent is not None:
-            if parent.provider != model.provider:
-                self.errors.append(Notice(
-                    "parent_provider", subject,
-                    f"chains on {parent.address}, which trains on another provider; "
-                    "a fine-tuned model can only be trained further where it lives"))
-            base = self.trained.get(parent.name)
-            if kind in STARTS_JOB and parent.action != ActionType.OK:
-                kind = ActionType.BLOCKED
-                depends_on.append(parent.address)
-                note = f"waits for {parent.address} ({parent.action.value})"
-
-        changes: tuple[Change, ...] = ()
-        if previous is not None:
-            changes = self._changes(model, fingerprint, previous, base)
-        elif current is not None and kind in (ActionType.OK, ActionType.PENDING):
-            changes = _diff({"metadata": _labels(current.metadata)},
-                            {"metadata": dict(model.metadata)})
-            if changes:
-                note = "labels differ from the job's; they apply to the next job (no retrain)"
-
+        parent = done.get(model.parent) if model.parent else None
+        kind, base, note = self._chain(model, parent, self._kind(model, current, previous),
+                                       depends_on)
+        if note is None:
+            note = self._note(model, current, previous)
+        changes = self._model_changes(model, fingerprint, current, previous, base, kind)
+        if changes and previous is None:
+            note = "labels differ from the job's; they apply to the next job (no retrain)"
         training = None
         if kind in STARTS_JOB:
-            training_ref, upload = self._dataset_ref(model, model.training, needed)
-            validation_ref = None
-            uploads = [upload]
-            if model.validation is not None:
-                validation_ref, upload = self._dataset_ref(model, model.validation, needed)
-                uploads.append(upload)
-            depends_on.extend(u for u in uploads if u is not None)
-            training = Training(
-                fingerprint=fingerprint,
-                base=base,
-                parent=model.parent,
-                training=training_ref,
-                validation=validation_ref,
-                method=model.method,
-                hyperparameters=dict(sorted(model.hyperparameters.items())),
-                suffix=model.suffix,
-                seed=model.seed,
-                metadata=metadata,
-            )
-            self._spending_checks(model, subject, kind)
-
+            training = self._training(model, fingerprint, base, metadata, needed, depends_on)
+            self._spending_checks(model, subject)
         job = current or previous
+        retired = self.retired.get(model.name)
         return Action(
-            kind,
-            Kind.MODEL,
-            model.name,
-            model.provider,
+            kind, Kind.MODEL, model.name, model.provider,
             job_id=job.id if job else None,
             training=training,
             depends_on=tuple(sorted(set(depends_on))),
             changes=changes,
             display=Display(
                 status=current.status if current else None,
-                model_id=current.fine_tuned_model if kind == ActionType.OK and current else None,
+                model_id=(current.fine_tuned_model if current and kind in
+                          (ActionType.OK, ActionType.RETIRED) else None),
                 error=_job_error(current) if kind == ActionType.RETRY and current else None,
                 cost_usd=model.estimated_cost_usd if kind in STARTS_JOB else None,
-                note=note,
+                note=(f"stopped answering on {retired.isoformat()}: its base "
+                      f"{self.calendar.root_base(model)} has shut down; see `ftops migrate`"
+                      if retired else note),
+                retired_on=retired.isoformat() if retired else None,
             ),
+        )
+
+    @staticmethod
+    def _note(model: DesiredModel, current: Job | None, previous: Job | None) -> str | None:
+        if current is not None and current.metadata["ftops_model"] != model.name:
+            return f"trained as model {current.metadata['ftops_model']}"
+        return f"replaces job {previous.id}" if previous else None
+
+    def _model_changes(self, model: DesiredModel, fingerprint: str, current: Job | None,
+                       previous: Job | None, base: str | None,
+                       kind: ActionType) -> tuple[Change, ...]:
+        """Field diffs against the superseded job, or label drift on the current one."""
+        if previous is not None:
+            return self._changes(model, fingerprint, previous, base)
+        if current is not None and kind in (ActionType.OK, ActionType.PENDING):
+            return _diff({"metadata": _labels(current.metadata)},
+                         {"metadata": dict(model.metadata)})
+        return ()
+
+    def _training(self, model: DesiredModel, fingerprint: str, base: str | None,
+                  metadata: Mapping[str, str], needed: Mapping[tuple[str, str], _Needed],
+                  depends_on: list[str]) -> Training:
+        """The job to create, and the uploads it waits for (added to ``depends_on``)."""
+        training_ref, upload = self._dataset_ref(model, model.training, needed)
+        validation_ref = None
+        uploads = [upload]
+        if model.validation is not None:
+            validation_ref, upload = self._dataset_ref(model, model.validation, needed)
+            uploads.append(upload)
+        depends_on.extend(u for u in uploads if u is not None)
+        return Training(
+            fingerprint=fingerprint,
+            base=base,
+            parent=model.parent,
+            training=training_ref,
+            validation=validation_ref,
+            method=model.method,
+            hyperparameters=dict(sorted(model.hyperparameters.items())),
+            suffix=model.suffix,
+            seed=model.seed,
+            metadata=dict(metadata),
         )
 
     def _metadata(self, model: DesiredModel, fingerprint: str, subject: str) -> dict[str, str]:
@@ -328,38 +366,6 @@ class _Planner:
 
     # -- warnings and errors ----------------------------------------------------------------
 
-    def _days(self, day: dt.date) -> str:
-        days = (day - self.today).days
-        if days < 0:
-            return f"{-days} days ago"
-        return "today" if days == 0 else f"in {days} days"
-
-    def _base_warnings(self, model: DesiredModel, subject: str) -> None:
-        root = model
-        while root.parent is not None:
-            parent = self.desired.model(root.parent)
-            assert parent is not None
-            root = parent
-        base = root.base
-        assert base is not None  # fingerprints() checked it
-        info = self.catalog.model(base)
-        dates = [m.shutdown_date for m in self.actual.models
-                 if m.provider == model.provider and m.id == base and m.shutdown_date]
-        # The catalog's dates are OpenAI's; Azure and other endpoints retire models on their
-        # own schedule, which only their /models listing can tell.
-        if info is not None and info.shutdown_date is not None and (
-                model.provider_type == "openai"):
-            dates.append(info.shutdown_date)
-        if not dates:
-            return
-        day = min(dates)
-        if (day - self.today).days <= WARN_DAYS:
-            verb = "shut down" if day < self.today else "shuts down"
-            self.warnings.append(Notice(
-                "base_shutdown", subject,
-                f"base model {base} {verb} on {day.isoformat()} ({self._days(day)}); "
-                "plan a move to a newer base model"))
-
     def _superseded_warnings(self, model: DesiredModel, fingerprint: str, subject: str) -> None:
         for job in self.jobs:
             if (job.live and job.provider == model.provider
@@ -370,18 +376,8 @@ class _Planner:
                     f"job {job.id} ({job.status}) trains an earlier version of this model "
                     "and keeps running unless cancelled"))
 
-    def _provider_closed(self, provider_type: str | None) -> dt.date | None:
-        """The day the provider stops accepting new jobs, if the catalog knows one."""
-        info = self.catalog.provider(provider_type) if provider_type else None
-        return info.new_jobs_stop_date if info else None
-
-    def _spending_checks(self, model: DesiredModel, subject: str, kind: ActionType) -> None:
-        stop = self._provider_closed(model.provider_type)
-        if stop is not None and self.today >= stop:
-            self.errors.append(Notice(
-                "provider_closed", subject,
-                f"cannot {kind.value}: provider {model.provider} accepts no new fine-tuning "
-                f"jobs since {stop.isoformat()}"))
+    def _spending_checks(self, model: DesiredModel, subject: str) -> None:
+        self.calendar.refuse_training(model)
         if model.max_cost_usd is None:
             return
         if model.estimated_cost_usd is None:
@@ -394,21 +390,6 @@ class _Planner:
                 "over_budget", subject,
                 f"estimated cost ${model.estimated_cost_usd:.2f} exceeds max_cost_usd "
                 f"${model.max_cost_usd:.2f}; raise the budget or shrink the job"))
-
-    def _provider_warnings(self) -> None:
-        for provider, provider_type in sorted({(m.provider, m.provider_type)
-                                               for m in self.desired.models},
-                                              key=lambda p: (p[0], p[1] or "")):
-            stop = self._provider_closed(provider_type)
-            if stop is None or (stop - self.today).days > WARN_DAYS:
-                continue
-            if stop <= self.today:
-                text = (f"stopped accepting new fine-tuning jobs on {stop.isoformat()} "
-                        f"({self._days(stop)}); jobs can no longer be started")
-            else:
-                text = (f"stops accepting new fine-tuning jobs on {stop.isoformat()} "
-                        f"({self._days(stop)})")
-            self.warnings.append(Notice("provider_closing", f"provider.{provider}", text))
 
     # -- prune ------------------------------------------------------------------------------
 

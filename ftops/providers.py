@@ -98,6 +98,7 @@ class Features:
 class Connection:
     client: OpenAI
     features: Features
+    provider_type: str = "openai"
 
 
 def _loopback(url: str | None) -> bool:
@@ -148,7 +149,8 @@ def connections(providers: Iterable[Provider], names: Iterable[str], *,
     chosen = [declared[name] for name in sorted(set(names))]
     if emulator_root is None:
         yield {p.name: Connection(make_client(p, max_retries=max_retries),
-                                  Features(p.name, CAPABILITIES[kind(p)])) for p in chosen}
+                                  Features(p.name, CAPABILITIES[kind(p)]), p.type)
+               for p in chosen}
         return
     from ftops.emulator import Emulator  # only the --emulator path needs the server
 
@@ -165,7 +167,7 @@ def connections(providers: Iterable[Provider], names: Iterable[str], *,
                              "FTOPS_EMULATOR_KEY", p.file, p.line)
             client = make_client(local, env={"FTOPS_EMULATOR_KEY": EMULATOR_KEY},
                                  max_retries=max_retries)
-            out[p.name] = Connection(client, Features(p.name, CAPABILITIES[kind(p)]))
+            out[p.name] = Connection(client, Features(p.name, CAPABILITIES[kind(p)]), p.type)
         yield out
 
 

@@ -27,6 +27,8 @@ FILES_PAGE = 10_000  # the API's maximum: one request for almost every account
 # Files at least this large go through the Uploads API with parts sent in parallel.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 64 * 1024 * 1024
+# Every emulator response names the provider whose behaviour (and calendar) it emulates.
+EMULATOR_HEADER = "x-ftops-emulator"
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,15 @@ class Remote:
 
     def __init__(self, client: OpenAI, *, repo: str, provider: str = DEFAULT_PROVIDER,
                  features: Features | None = None,
-                 adopted: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 adopted: Mapping[str, Mapping[str, str]] | None = None,
+                 provider_type: str = "openai") -> None:
         self.client = client
         self.repo = repo
         self.provider = provider
+        self.provider_type = provider_type
         self.features = features or Features(provider)
         self.adopted = dict(adopted or {})  # job id -> the ftops labels it stands for
+        self.emulates: str | None = None  # set by models(): the emulator's flavor, if it is one
 
     # --- reads -------------------------------------------------------------------------------
     def files(self) -> tuple[RemoteFile, ...]:
@@ -147,7 +152,21 @@ class Remote:
         return tuple(j for j in listed if j.metadata.items() >= wanted.items())
 
     def models(self) -> tuple[RemoteModel, ...]:
-        return tuple(_to_model(m, self.provider) for m in self.client.models.list())
+        raw = self.client.models.with_raw_response.list()
+        self.emulates = raw.headers.get(EMULATOR_HEADER) or None
+        return tuple(_to_model(m, self.provider) for m in raw.parse())
+
+    def calendar(self) -> str | None:
+        """Whose dates apply here: the provider the emulator emulates (it follows the same
+        catalog), Azure for Azure, OpenAI for OpenAI's own host; None for any other endpoint
+        (a base_url or OPENAI_BASE_URL elsewhere), which keeps its own schedule. Known once
+        ``models()`` has been read."""
+        if self.emulates:
+            return self.emulates
+        if self.provider_type != "openai":
+            return self.provider_type
+        host = self.client.base_url.host
+        return "openai" if host == "api.openai.com" or host.endswith(".openai.com") else None
 
     def read(self) -> Actual:
         """The whole account state the planner needs: O(pages) requests, not O(models); the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ftops.plan import STARTS_JOB, Action, ActionType, Plan
+from ftops.plan import STARTS_JOB, Action, ActionType, Notice, Plan
 
 _MARK = {
     ActionType.UPLOAD: "+",
@@ -15,10 +15,11 @@ _MARK = {
     ActionType.CANCEL: "-",
     ActionType.DELETE: "-",
     ActionType.OK: "=",
+    ActionType.RETIRED: "!",
     ActionType.PENDING: "*",
     ActionType.BLOCKED: "#",
 }
-_EMOJI = {"+": "➕", "~": "🔁", "-": "➖", "=": "✅", "*": "⏳", "#": "⏸️"}
+_EMOJI = {"+": "➕", "~": "🔁", "-": "➖", "=": "✅", "!": "⛔", "*": "⏳", "#": "⏸️"}
 _HASH = re.compile(r"[0-9a-f]{64}")
 
 
@@ -54,7 +55,7 @@ def _details(action: Action) -> str:
         parts.append(f"sha256 {_short(action.upload.sha256)}, {_size(action.upload.size)}")
         if len(action.upload.datasets) > 1:
             parts.append("also " + ", ".join(action.upload.datasets[1:]))
-    elif action.action == ActionType.OK:
+    elif action.action in (ActionType.OK, ActionType.RETIRED):
         parts.append(d.model_id or "(no model id reported)")
     elif action.action == ActionType.PENDING:
         parts.append(f"{d.status} ({action.job_id})")
@@ -74,9 +75,13 @@ def _summary_line(plan: Plan) -> str:
     counts = plan.summary
     line = ", ".join(f"{counts[k]} to {k}" for k in ("upload", "train", "replace", "delete"))
     extra = [f"{counts[k]} to {k}" for k in ("retry", "cancel") if counts[k]]
-    if counts["blocked"]:
-        extra.append(f"{counts['blocked']} blocked")
+    extra += [f"{counts[k]} {k}" for k in ("blocked", "retired") if counts[k]]
     return ", ".join([line, *extra])
+
+
+def as_of_line(day: str) -> str:
+    """The first line of a run on a pinned day: dates decide actions, so say which one."""
+    return f"as of {day} (FTOPS_TODAY)"
 
 
 def _cost_line(plan: Plan) -> str:
@@ -86,7 +91,7 @@ def _cost_line(plan: Plan) -> str:
 
 def render_text(plan: Plan) -> str:
     """Terraform-style: one line per action, field diffs under it, then the summary line."""
-    lines: list[str] = []
+    lines: list[str] = [as_of_line(str(plan.today)), ""] if plan.as_of else []
     width = max((len(a.address) for a in plan.actions), default=0)
     for action in plan.actions:
         head = f"  {_MARK[action.action]} {action.action.value:<8} {action.address:<{width}}"
@@ -101,6 +106,8 @@ def render_text(plan: Plan) -> str:
     lines.append("")
     if plan.has_changes:
         lines.append(f"Plan: {_summary_line(plan)}. Estimated cost: {_cost_line(plan)}.")
+    elif plan.needs_attention:
+        lines.append(f"No changes apply can make; {_summary_line(plan)}.")
     else:
         lines.append("No changes. The account matches the specs.")
     if plan.errors:
@@ -120,9 +127,11 @@ def _code(value: Any) -> str:
 
 def render_markdown(plan: Plan) -> str:
     """For a PR comment: summary, a table of actions, field diffs, warnings and errors."""
-    out = ["#### ftops plan", ""]
+    out = [f"#### ftops plan · {plan.as_of}" if plan.as_of else "#### ftops plan", ""]
     if plan.has_changes:
         out.append(f"**Plan: {_summary_line(plan)}** · estimated cost **{_cost_line(plan)}**")
+    elif plan.needs_attention:
+        out.append(f"**No changes apply can make;** {_summary_line(plan)}.")
     else:
         out.append("**No changes.** The account matches the specs.")
     if plan.errors:
@@ -139,13 +148,21 @@ def render_markdown(plan: Plan) -> str:
                 for c in action.changes]
         out += ["", "</details>"]
     if plan.errors:
-        out += ["", "**Errors**", *(f"- ❌ {_code(e.subject)}: {_cell(e.message)}"
-                                   for e in plan.errors)]
+        out += ["", "**Errors**", *_notices_markdown("❌", plan.errors)]
     if plan.warnings:
-        out += ["", "**Warnings**", *(f"- ⚠️ {_code(w.subject)}: {_cell(w.message)}"
-                                     for w in plan.warnings)]
+        out += ["", "**Warnings**", *_notices_markdown("⚠️", plan.warnings)]
     out += ["", f"<sub>plan_hash <code>{plan.plan_hash}</code></sub>"]
     return "\n".join(out) + "\n"
+
+
+def _notices_markdown(mark: str, notices: tuple[Notice, ...]) -> list[str]:
+    """One bullet per notice; a grouped one lists where each of its models is declared."""
+    out = []
+    for notice in notices:
+        out.append(f"- {mark} {_code(notice.subject)}: {_cell(notice.message)}")
+        out += [f"  - {_code(f'{p.path}:{p.line}' if p.line else p.path)} {_cell(p.subject)}"
+                for p in notice.places if p.path]
+    return out
 
 
 def render_json(plan: Plan) -> str:

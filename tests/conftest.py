@@ -1,10 +1,16 @@
-"""Shared fixtures: a fresh in-process emulator per test and a strict SDK client pointed at it."""
+"""Shared fixtures: a fresh in-process emulator per test and a strict SDK client pointed at it.
+
+The whole suite runs as of one pinned day (FTOPS_TODAY, set here before any test and inherited
+by every process a test starts), so no test depends on the machine's date. Tests of other days
+set their own with monkeypatch (tests/test_calendar.py runs the main flows on three days).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
 import json
+import os
 import re
 import signal
 import subprocess
@@ -21,6 +27,9 @@ from click.testing import CliRunner, Result
 
 from ftops.cli import main
 from ftops.emulator import Emulator
+
+SUITE_TODAY = "2026-12-01"
+os.environ["FTOPS_TODAY"] = SUITE_TODAY
 
 
 def make_chat_jsonl(n: int = 10, *, tag: str = "", bad_line: int | None = None) -> bytes:

@@ -160,7 +160,7 @@ def test_plan_posts_one_comment_then_edits_it(world: World) -> None:
     assert ("**Plan: 3 to upload, 1 to train, 0 to replace, 0 to delete, 1 blocked** · "
             f"estimated cost **${plan['estimated_cost_usd']:.2f}**") in body
     assert "| ➕ | train | `model.support-bot` | from gpt-4o-mini-2024-07-18; est. $" in body
-    assert "base model gpt-4o-mini-2024-07-18 shuts down on 2027-01-14" in body
+    assert "2 models on gpt-4o-mini-2024-07-18 stop answering on 2027-01-14" in body
     assert "| `support-train` | `specs/data/support-train.jsonl` | 15 |" in body
     # The dataset diff against the pull request's base commit.
     assert "#### Dataset changes" in body
@@ -253,7 +253,8 @@ def test_reviewed_plan_is_applied_lock_committed_and_reported(world: World) -> N
 
     status = run(world, ["status", "--specs", "specs", "--markdown"], world.env("push"))
     assert status.exit_code == 0, status.output
-    assert status.output.startswith("#### ftops status\n")
+    # The suite pins the day (conftest), so every view says which day it reasons about.
+    assert status.output.startswith("#### ftops status · as of 2026-12-01\n")
     assert "| `support-bot` | ok | succeeded |" in status.output
     assert status.output.count("```mermaid\n") == 2
     assert "xychart-beta" in status.output

@@ -197,7 +197,7 @@ def test_fresh_account_uploads_then_trains() -> None:
     assert (train.training.training.file_id, train.training.validation.file_id) == (None, None)
     assert train.training.metadata["ftops_model"] == "bot"
     assert p.summary == {"upload": 2, "train": 1, "replace": 0, "retry": 0, "blocked": 0,
-                         "pending": 0, "ok": 0, "cancel": 0, "delete": 0}
+                         "pending": 0, "ok": 0, "retired": 0, "cancel": 0, "delete": 0}
     assert p.estimated_cost_usd == 1.25
     assert p.has_changes
     assert p.warnings == () and p.errors == ()
@@ -514,12 +514,24 @@ def test_shutdown_and_provider_deadline_warnings_with_a_fixed_today() -> None:
     d = desired(model(base=MINI))
     p = run(d, Actual(files=UPLOADED), today=TODAY)
     assert [str(w) for w in p.warnings] == [
-        "model.bot: base model gpt-4o-mini-2024-07-18 shuts down on 2027-01-14 (in 50 days); "
-        "plan a move to a newer base model",
+        "provider.openai: 1 model on gpt-4o-mini-2024-07-18 stop answering on 2027-01-14 "
+        "(in 50 days): bot — see `ftops migrate`",
         "provider.openai: stops accepting new fine-tuning jobs on 2027-01-06 (in 42 days)",
     ]
     assert p.errors == ()
     assert run(d, Actual(files=UPLOADED), today=FAR_PAST).warnings == ()
+
+
+def test_warnings_come_one_line_per_provider_and_date_not_per_model() -> None:
+    d = desired(*(model(name, base=MINI) for name in ("faq-bot", "sales-bot", "support-bot")))
+    p = run(d, Actual(files=UPLOADED), today=TODAY)
+    shutdown = [w for w in p.warnings if w.code == "base_shutdown"]
+    assert [str(w) for w in shutdown] == [
+        "provider.openai: 3 models on gpt-4o-mini-2024-07-18 stop answering on 2027-01-14 "
+        "(in 50 days): faq-bot, sales-bot, support-bot — see `ftops migrate`"]
+    assert [p.subject for p in shutdown[0].places] == [
+        "model.faq-bot", "model.sales-bot", "model.support-bot"]
+    assert len([w for w in p.warnings if w.code == "provider_closing"]) == 1
 
 
 def test_remote_shutdown_date_warns_for_models_the_catalog_does_not_know() -> None:
@@ -527,39 +539,83 @@ def test_remote_shutdown_date_warns_for_models_the_catalog_does_not_know() -> No
     remote = (RemoteModel("acme-base-1", shutdown_date=dt.date(2026, 11, 20)),)
     p = run(d, Actual(files=UPLOADED, models=remote), today=TODAY)
     assert [str(w) for w in p.warnings] == [
-        "model.bot: base model acme-base-1 shut down on 2026-11-20 (5 days ago); "
-        "plan a move to a newer base model"]
+        "provider.openai: 1 model on acme-base-1 stopped answering on 2026-11-20 (5 days ago): "
+        "bot — see `ftops migrate`"]
 
 
-def test_catalog_shutdown_dates_are_openais_only() -> None:
+def test_each_provider_is_warned_by_its_own_dates() -> None:
     mini = "gpt-4o-mini-2024-07-18"
     d = desired(model("oa", base=mini),
                 model("az", base=mini, provider="az", provider_type="azure"),
                 model("lab", base=mini, provider="lab", provider_type=None))
     p = run(d, Actual(files=UPLOADED), today=TODAY)
-    assert [w.subject for w in p.warnings if w.code == "base_shutdown"] == ["model.oa"]
+    assert [w.subject for w in p.warnings if w.code == "base_shutdown"] == ["provider.openai"]
     # Other endpoints are warned by the date their own /models listing reports.
     retiring = (RemoteModel(mini, shutdown_date=dt.date(2026, 12, 1), provider="az"),)
     p = run(d, Actual(files=UPLOADED, models=retiring), today=TODAY)
-    assert [w.subject for w in p.warnings if w.code == "base_shutdown"] == ["model.az", "model.oa"]
+    assert [w.subject for w in p.warnings if w.code == "base_shutdown"] == [
+        "provider.az", "provider.openai"]
+    # Azure trains these bases until its own date (the catalog's), not OpenAI's.
+    spring = run(d, Actual(files=UPLOADED), today=dt.date(2027, 2, 1))
+    assert [(e.subject, e.code) for e in spring.errors] == [("provider.openai", "provider_closed")]
+    assert [str(w) for w in spring.warnings if w.subject == "provider.az"] == [
+        "provider.az: stops accepting new fine-tuning jobs on gpt-4o-mini-2024-07-18 on "
+        "2027-04-01 (in 59 days)"]
+    summer = run(d, Actual(files=UPLOADED), today=dt.date(2027, 6, 1))
+    assert [e.subject for e in summer.errors] == ["provider.az", "provider.openai"]
+    assert summer.errors[0].message.startswith(
+        "provider az accepts no new fine-tuning jobs on gpt-4o-mini-2024-07-18 since 2027-04-01")
 
 
-def test_provider_past_its_last_day_turns_new_jobs_into_errors() -> None:
+def test_provider_past_its_last_day_turns_new_jobs_into_one_grouped_error() -> None:
     after = dt.date(2027, 1, 7)
-    d = desired(model("new"), model("child", parent="new"), model("done"))
+    d = desired(model("new", source=Source("specs/models.yaml", 3)),
+                model("child", parent="new", source=Source("specs/models.yaml", 9)),
+                model("done"))
     done = job("ftjob-1", "succeeded", "done", fp(d, "done"), fine_tuned_model="ft:d")
     p = run(d, Actual(files=UPLOADED, jobs=(done,)), today=after)
-    assert [(e.code, e.subject) for e in p.errors] == [
-        ("provider_closed", "model.child"), ("provider_closed", "model.new")]
-    assert p.errors[1].message == (
-        "cannot train: provider openai accepts no new fine-tuning jobs since 2027-01-06")
+    assert [(e.code, e.subject) for e in p.errors] == [("provider_closed", "provider.openai")]
+    assert p.errors[0].message == (
+        "provider openai accepts no new fine-tuning jobs since 2027-01-06: 2 models cannot be "
+        "trained (child, new); see `ftops migrate` or choose another provider")
+    assert [(pl.subject, pl.path, pl.line) for pl in p.errors[0].places] == [
+        ("model.child", "specs/models.yaml", 9), ("model.new", "specs/models.yaml", 3)]
+    assert p.errors[0].to_dict()["places"][0] == {
+        "subject": "model.child", "path": "specs/models.yaml", "line": 9}
+    # Models already trained stay ok until their base shuts down.
+    assert {a.name: a.action for a in p.actions}["done"] == ActionType.OK
     assert "provider.openai" in {w.subject for w in p.warnings}
     # 2027-01-06 is the first day OpenAI refuses new jobs, not the last day it accepts them.
     on_the_day = run(d, Actual(files=UPLOADED, jobs=(done,)), today=dt.date(2027, 1, 6))
-    assert [e.code for e in on_the_day.errors] == ["provider_closed", "provider_closed"]
+    assert [e.code for e in on_the_day.errors] == ["provider_closed"]
+    assert run(d, Actual(files=UPLOADED, jobs=(done,)), today=dt.date(2027, 1, 5)).errors == ()
     # An endpoint the catalog knows nothing about is not held to OpenAI's dates.
     lab = desired(model("new", provider="lab", provider_type=None))
     assert run(lab, Actual(), today=after).errors == ()
+
+
+def test_a_fine_tune_whose_base_shut_down_plans_as_retired() -> None:
+    d = desired(model("done", base=MINI), model("child", parent="done"))
+    done = job("ftjob-1", "succeeded", "done", fp(d, "done"),
+               fine_tuned_model="ft:gpt-4o-mini-2024-07-18:acme:done:abc")
+    before = run(d, Actual(files=UPLOADED, jobs=(done,)), today=dt.date(2027, 1, 13))
+    assert {a.name: a.action for a in before.actions}["done"] == ActionType.OK
+    p = run(d, Actual(files=UPLOADED, jobs=(done,)), today=dt.date(2027, 1, 14),
+            aliases={"production": "done"})
+    retired = next(a for a in p.actions if a.name == "done")
+    assert retired.action == ActionType.RETIRED
+    assert retired.display.retired_on == "2027-01-14"
+    assert retired.display.model_id == "ft:gpt-4o-mini-2024-07-18:acme:done:abc"
+    assert "stopped answering on 2027-01-14" in (retired.display.note or "")
+    assert p.needs_attention and p.summary["retired"] == 1
+    child = next(a for a in p.actions if a.name == "child")
+    assert child.action == ActionType.BLOCKED
+    assert [str(w) for w in p.warnings if w.code == "alias_retired"] == [
+        "alias.production: points at model done, which stopped answering on 2027-01-14; "
+        "promote a successor (see `ftops migrate`)"]
+    # The saved plan keeps the day it was made for, and whether it was pinned.
+    again = Plan.from_json(p.to_json())
+    assert (again.today, again.actions) == ("2027-01-14", p.actions)
 
 
 def test_budget_guard() -> None:

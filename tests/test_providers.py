@@ -18,7 +18,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from ftops import actions
+from ftops import actions, clock
 from ftops.cli import main
 from ftops.emulator import Emulator
 from ftops.errors import FtopsError
@@ -243,12 +243,12 @@ def test_status_warns_of_shutdown_and_provider_cutoff_with_a_fixed_clock(
         calm = actions.run_status(project.specs, today=dt.date(2026, 1, 1))
         late = actions.run_plan(project.specs, today=dt.date(2027, 1, 10)).plan
     assert [str(w) for w in soon.warnings] == [
-        "model.bot: base model gpt-4o-mini-2024-07-18 shuts down on 2027-01-14 (in 44 days); "
-        "plan a move to a newer base model",
+        "provider.openai: 1 model on gpt-4o-mini-2024-07-18 stop answering on 2027-01-14 "
+        "(in 44 days): bot — see `ftops migrate`",
         "provider.openai: stops accepting new fine-tuning jobs on 2027-01-06 (in 36 days)"]
     assert calm.warnings == ()
     assert late is not None
-    assert [(e.code, e.subject) for e in late.errors] == [("provider_closed", "model.bot")]
+    assert [(e.code, e.subject) for e in late.errors] == [("provider_closed", "provider.openai")]
 
 
 def test_status_command_prints_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,8 +259,8 @@ def test_status_command_prints_warnings(tmp_path: Path, monkeypatch: pytest.Monk
         project = write_project(tmp_path / "repo", {}, models)
         text = ftops(project, "status")
         as_json = json.loads(ftops(project, "status", "--json").stdout)
-    # The real date decides whether a warning is due; both views must agree with the plan's.
-    due = dt.date.today() >= dt.date(2026, 10, 8)  # 90 days before OpenAI's last day
+    # The one clock decides whether a warning is due; both views must agree with the plan's.
+    due = clock.today() >= dt.date(2026, 10, 8)  # 90 days before OpenAI's last day
     assert ("! provider.openai: stops accepting" in text.stdout
             or "! provider.openai: stopped accepting" in text.stdout) == due
     assert ("provider_closing" in {w["code"] for w in as_json["warnings"]}) == due
