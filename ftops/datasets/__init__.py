@@ -1,0 +1,25 @@
+"""Training data analysis: validation, SHA-256, token statistics and duplicates, in one pass.
+
+``reader`` streams a file (``parallel`` splits a large one across processes), ``lines`` validates
+and counts each range of lines with the per-format checks of ``ftops.formats``, ``totals`` merges
+the ranges into a ``report``, and ``overlap`` compares a training file with its validation file.
+Token and cost arithmetic live in ``ftops.cost`` and are re-exported here for callers of
+``analyze``.
+"""
+
+from ftops.cost import billed_tokens, default_epochs, estimate_cost_usd
+from ftops.datasets.overlap import find_overlap
+from ftops.datasets.reader import analyze, analyze_bytes
+from ftops.datasets.report import DatasetReport, Finding, TokenStats
+
+__all__ = [
+    "DatasetReport",
+    "Finding",
+    "TokenStats",
+    "analyze",
+    "analyze_bytes",
+    "billed_tokens",
+    "default_epochs",
+    "estimate_cost_usd",
+    "find_overlap",
+]

@@ -1,0 +1,148 @@
+"""Validation and token counting of a range of whole lines: the one loop that the serial path
+(``ftops.datasets.reader``) and the worker processes (``ftops.datasets.parallel``) both run, so
+that the two give identical reports.
+
+A range keeps, besides its findings and sums, an 8-byte digest and the line number of each JSON
+object, from which ``ftops.datasets.totals`` finds duplicates across ranges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+from ftops import formats, tokens
+from ftops.datasets.report import Finding
+from ftops.errors import FtopsError
+
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+BOM = b"\xef\xbb\xbf"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (Python writes it for a float that is not finite)")
+
+
+# Python's json module accepts NaN and Infinity; the JSON standard (and the service) does not.
+loads = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
+@dataclass(frozen=True)
+class Settings:
+    fmt: str
+    encoding: str
+    token_limit: int | None
+    max_errors: int
+    size_limit: int
+
+
+def make_settings(fmt: str, encoding: str, token_limit: int | None, max_errors: int,
+                  size_limit: int) -> Settings:
+    if fmt not in formats.FORMATS:
+        raise FtopsError(f"unknown dataset format '{fmt}'",
+                         hint=f"expected one of {', '.join(formats.FORMATS)}")
+    if encoding not in tokens.BUNDLED_ENCODINGS:
+        raise FtopsError(f"unknown encoding '{encoding}'",
+                         hint=f"expected one of {', '.join(tokens.BUNDLED_ENCODINGS)}")
+    return Settings(fmt, encoding, token_limit, max(max_errors, 0), size_limit)
+
+
+def new_counter(encoding: str) -> tokens.TokenCounter:
+    return tokens.TokenCounter(tokens.get_encoding(encoding))
+
+
+@dataclass
+class Scan:
+    """What one range of lines holds; line numbers are relative to the range."""
+
+    lines: int = 0
+    examples: int = 0
+    errors: list[Finding] = field(default_factory=list)
+    error_count: int = 0
+    too_long: list[Finding] = field(default_factory=list)
+    too_long_count: int = 0
+    counted: int = 0
+    total: int = 0
+    min: int = 0
+    max: int = 0
+    billable: int = 0
+    digests: array[int] = field(default_factory=lambda: array("Q"))
+    digest_lines: array[int] = field(default_factory=lambda: array("Q"))
+
+
+def example_digest(example: Any) -> int:
+    """8 bytes of BLAKE2b over canonical JSON: key order and spacing do not matter. Never 0."""
+    raw = hashlib.blake2b(_canonical(example).encode("ascii"), digest_size=8).digest()
+    return int.from_bytes(raw, "little") or 1
+
+
+def _lines(data: bytes) -> list[bytes]:
+    lines = data.split(b"\n")
+    if lines[-1] == b"":  # the newline that ends the last line does not start another
+        lines.pop()
+    return lines
+
+
+def scan_lines(data: bytes, settings: Settings, counter: tokens.TokenCounter) -> Scan:
+    """Validates and counts whole lines; the one loop both the serial and parallel paths run."""
+    scan = Scan()
+    cap, limit, fmt = settings.max_errors, settings.token_limit, settings.fmt
+    errors = scan.errors
+
+    def error(line: int, code: str, message: str) -> None:
+        scan.error_count += 1
+        if len(errors) < cap:
+            errors.append(Finding(line, code, message))
+
+    lines = _lines(data)
+    scan.lines = len(lines)
+    for number, raw in enumerate(lines, 1):
+        if not raw or raw.isspace():
+            error(number, "empty_line", "blank line; remove it (every line must be an example)")
+            continue
+        scan.examples += 1
+        try:
+            example = loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            error(number, "non_utf8", f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at byte "
+                  f"{exc.start + 1}; save the file as UTF-8")
+            continue
+        except ValueError as exc:
+            reason = getattr(exc, "msg", str(exc))
+            column = getattr(exc, "colno", None)
+            if raw.startswith(BOM):
+                reason, column = "the line starts with a byte order mark; save without BOM", None
+            error(number, "invalid_json", f"invalid JSON: {reason}"
+                  + (f" at column {column}" if column else ""))
+            continue
+        except RecursionError:
+            error(number, "invalid_json", "invalid JSON: nested too deeply to read")
+            continue
+        if not isinstance(example, dict):
+            error(number, "not_an_object", f"line is {formats.kind_of(example)}, not a JSON object")
+            continue
+        scan.digests.append(example_digest(example))
+        scan.digest_lines.append(number)
+        problems, count = formats.check(fmt, example, counter)
+        for code, message in problems:
+            error(number, code, message)
+        if count is None:
+            continue
+        if scan.counted == 0:
+            scan.min = scan.max = count
+        else:
+            scan.min, scan.max = min(scan.min, count), max(scan.max, count)
+        scan.counted += 1
+        scan.total += count
+        if limit is not None and count > limit:
+            scan.too_long_count += 1
+            if len(scan.too_long) < cap:
+                scan.too_long.append(Finding(number, "example_too_long", (
+                    f"example has {count:,} tokens, over the {limit:,}-token limit per example; "
+                    "the service truncates it")))
+            count = limit
+        scan.billable += count
+    return scan

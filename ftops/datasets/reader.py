@@ -1,0 +1,118 @@
+"""Analysis of one dataset, read as a stream of newline-terminated lines: memory grows only by
+an 8-byte digest and its line number per example (32 to 64 bytes with the index that finds
+duplicates). Files of ``PARALLEL_MIN_BYTES`` or more go to ``ftops.datasets.parallel``.
+
+Reports are cached under ``cache_dir`` (see ``ftops.datacache``) keyed by the file's path, size,
+mtime and inode and by every setting that changes them, so re-validating unchanged data costs a
+``stat``; a changed file is always re-read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ftops import datacache
+from ftops.datasets.lines import make_settings, new_counter, scan_lines
+from ftops.datasets.parallel import scan_parallel
+from ftops.datasets.report import DatasetReport
+from ftops.datasets.totals import LFS_POINTER, Totals, file_findings
+
+# The Uploads API accepts at most 8 GB per file (openai-api/openapi-fine-tuning.yaml).
+MAX_FILE_BYTES = 8 * 1024**3
+PARALLEL_MIN_BYTES = 16 * 1024**2
+CHUNK_BYTES = 4 * 1024**2
+
+
+def _blocks(stream: BinaryIO, chunk_bytes: int, sha: Any) -> Iterator[bytes]:
+    """Whole lines, about ``chunk_bytes`` at a time, hashing every byte on the way."""
+    rest: list[bytes] = []
+    while block := stream.read(chunk_bytes):
+        sha.update(block)
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:  # a line longer than a block
+            rest.append(block)
+            continue
+        yield b"".join([*rest, block[:cut]])
+        rest = [block[cut:]]
+    if tail := b"".join(rest):
+        yield tail
+
+
+def analyze_bytes(
+    data: bytes,
+    *,
+    fmt: str = "chat",
+    name: str = "<upload>",
+    encoding: str = "o200k_base",
+    token_limit: int | None = None,
+    max_errors: int = 50,
+    size_limit: int = MAX_FILE_BYTES,
+) -> DatasetReport:
+    """``analyze`` for data already in memory (an uploaded file); ``name`` labels the report."""
+    settings = make_settings(fmt, encoding, token_limit, max_errors, size_limit)
+    head = file_findings(data[: len(LFS_POINTER)], len(data), settings)
+    totals = Totals(settings)
+    if not any(f.code == "lfs_pointer" for f in head):
+        totals.add(scan_lines(data, settings, new_counter(encoding)))
+    return totals.report(name, hashlib.sha256(data).hexdigest(), len(data), head)
+
+
+def analyze(
+    path: Path,
+    *,
+    fmt: str = "chat",
+    encoding: str = "o200k_base",
+    token_limit: int | None = None,
+    max_errors: int = 50,
+    cache_dir: Path | None = None,
+    size_limit: int = MAX_FILE_BYTES,
+    workers: int | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> DatasetReport:
+    """Validates a JSONL dataset and counts its tokens, reusing a cached report when unchanged.
+
+    ``workers``: processes for the analysis; None uses every CPU for files of at least
+    ``PARALLEL_MIN_BYTES`` and this process otherwise; 1 never starts a process.
+    """
+    path = Path(path)
+    settings = make_settings(fmt, encoding, token_limit, max_errors, size_limit)
+    identity = datacache.identify(path, settle=cache_dir is not None)
+    entry = f"report-{datacache.key(identity.path, asdict(settings))}"
+    if cache_dir is not None:
+        cached = datacache.load(cache_dir, entry, identity)
+        if cached is not None:
+            return DatasetReport.from_dict({**cached, "path": str(path)})
+    with path.open("rb") as stream:
+        head = file_findings(stream.read(len(LFS_POINTER)), identity.size, settings)
+        stream.seek(0)
+        totals = Totals(settings, keep_digests=cache_dir is not None)
+        sha = hashlib.sha256()
+        processes = _processes(workers, identity.size)
+        if any(f.code == "lfs_pointer" for f in head):
+            sha.update(stream.read())
+        elif processes > 1:
+            scan_parallel(path, stream, identity.size, settings, totals, sha, processes,
+                          chunk_bytes)
+        else:
+            counter = new_counter(encoding)
+            for block in _blocks(stream, chunk_bytes, sha):
+                totals.add(scan_lines(block, settings, counter))
+    report = totals.report(str(path), sha.hexdigest(), identity.size, head)
+    if cache_dir is not None and datacache.unchanged(path, identity):
+        datacache.save(cache_dir, entry, report.to_dict(), identity)
+        datacache.save_digests(cache_dir, identity, totals.digests, totals.digest_lines)
+    return report
+
+
+def _processes(workers: int | None, size: int) -> int:
+    if workers is not None:
+        return max(workers, 1)
+    if size < PARALLEL_MIN_BYTES:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cpus or 1

@@ -1,0 +1,105 @@
+"""Whole-file results: the scans of consecutive ranges merged in line order (with duplicates
+found across them), the whole-file checks, and the report they make."""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+
+from ftops.datasets.index import DigestIndex
+from ftops.datasets.lines import Scan, Settings
+from ftops.datasets.report import DatasetReport, Finding, TokenStats
+
+MIN_EXAMPLES = 10
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+
+
+@dataclass
+class Totals:
+    """Merges the scans of consecutive ranges into one report, in line order."""
+
+    settings: Settings
+    keep_digests: bool = False  # for the cache, which find_overlap reads
+    lines: int = 0
+    examples: int = 0
+    errors: list[Finding] = field(default_factory=list)
+    error_count: int = 0
+    too_long: list[Finding] = field(default_factory=list)
+    too_long_count: int = 0
+    duplicates: list[Finding] = field(default_factory=list)
+    duplicate_count: int = 0
+    counted: int = 0
+    total: int = 0
+    min: int = 0
+    max: int = 0
+    billable: int = 0
+    seen: DigestIndex = field(default_factory=DigestIndex)
+    digests: array[int] = field(default_factory=lambda: array("Q"))
+    digest_lines: array[int] = field(default_factory=lambda: array("Q"))
+
+    def add(self, scan: Scan) -> None:
+        offset, cap = self.lines, self.settings.max_errors
+        self.lines += scan.lines
+        self.examples += scan.examples
+        self.error_count += scan.error_count
+        self.errors += _shifted(scan.errors, offset, cap - len(self.errors))
+        self.too_long_count += scan.too_long_count
+        self.too_long += _shifted(scan.too_long, offset, cap - len(self.too_long))
+        if scan.counted:
+            first = self.counted == 0
+            self.min = scan.min if first else min(self.min, scan.min)
+            self.max = scan.max if first else max(self.max, scan.max)
+        self.counted += scan.counted
+        self.total += scan.total
+        self.billable += scan.billable
+        for digest, local in zip(scan.digests, scan.digest_lines, strict=True):
+            line = local + offset
+            earlier = self.seen.add(digest, line)
+            if earlier is not None:
+                self.duplicate_count += 1
+                if len(self.duplicates) < cap:
+                    self.duplicates.append(Finding(line, "duplicate_example",
+                                                   f"same example as line {earlier}"))
+            if self.keep_digests:
+                self.digests.append(digest)
+                self.digest_lines.append(line)
+
+    def report(self, name: str, sha256: str, size: int, head: list[Finding]) -> DatasetReport:
+        s = self.settings
+        if self.examples < MIN_EXAMPLES and not any(f.code == "lfs_pointer" for f in head):
+            head = [*head, Finding(0, "too_few_examples", f"file has {self.examples} "
+                                   f"example(s); fine-tuning needs at least {MIN_EXAMPLES}")]
+        stats = TokenStats(self.total, self.min, self.max,
+                           self.total / self.counted if self.counted else 0.0, self.counted)
+        warnings = sorted(self.too_long + self.duplicates, key=lambda f: (f.line, f.code))
+        return DatasetReport(
+            path=name,
+            format=s.fmt,
+            sha256=sha256,
+            size=size,
+            examples=self.examples,
+            tokens=stats,
+            billable_tokens=self.billable,
+            errors=tuple((head + self.errors)[: s.max_errors]),
+            error_count=len(head) + self.error_count,
+            warnings=tuple(warnings),
+            warning_count=self.too_long_count + self.duplicate_count,
+            encoding=s.encoding,
+            token_limit=s.token_limit,
+        )
+
+
+def _shifted(findings: list[Finding], offset: int, room: int) -> list[Finding]:
+    return [Finding(f.line + offset, f.code, f.message) for f in findings[: max(room, 0)]]
+
+
+def file_findings(start: bytes, size: int, settings: Settings) -> list[Finding]:
+    """Whole-file errors, reported at line 0 before any line's."""
+    head = []
+    if size > settings.size_limit:
+        head.append(Finding(0, "file_too_large", f"file is {size:,} bytes, over the provider's "
+                            f"limit of {settings.size_limit:,}; split it"))
+    if start.startswith(LFS_POINTER):
+        head.append(Finding(0, "lfs_pointer", "file is a Git LFS pointer, not the data; run "
+                            "`git lfs pull` before validating"))
+    return head

@@ -1,0 +1,67 @@
+"""A model's replies to an eval dataset through Chat Completions, cached under ``CACHE_DIR``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ftops.evals.checks import Example
+from ftops.evals.results import Run
+from ftops.remote import ChatReply, Remote
+
+SEED = 0
+# One request per example: ride out more transient faults (429/5xx/drops) than a plan needs to.
+RETRIES = 6
+CACHE_VERSION = 1
+CACHE_DIR = Path(".ftops") / "evals"
+
+
+def _cache_path(cache_dir: Path, provider: str, model_id: str, dataset_sha256: str) -> Path:
+    key = json.dumps([CACHE_VERSION, provider, model_id, dataset_sha256, SEED])
+    return cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_model(remote: Remote, model_id: str, examples: Sequence[Example], dataset_sha256: str,
+              *, cache_dir: Path, parallel: int = 4) -> Run:
+    """``model_id``'s replies to every example: from the cache, else one request per example."""
+    path = _cache_path(cache_dir, remote.provider, model_id, dataset_sha256)
+    if path.exists():
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if len(raw["outputs"]) == len(examples):
+                return Run(remote.provider, model_id, tuple(raw["outputs"]),
+                           raw["prompt_tokens"], raw["completion_tokens"], cached=True)
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged cache entry is only a missed saving: ask again
+    patient = remote.with_retries(RETRIES)
+
+    def ask(example: Example) -> ChatReply:
+        return patient.chat(model_id, list(example.prompt), seed=SEED)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        replies = list(pool.map(ask, examples))
+    run = Run(remote.provider, model_id, tuple(r.text for r in replies),
+              sum(r.prompt_tokens for r in replies), sum(r.completion_tokens for r in replies))
+    _write_atomic(path, json.dumps({"model_id": model_id, "dataset_sha256": dataset_sha256,
+                                    "outputs": list(run.outputs),
+                                    "prompt_tokens": run.prompt_tokens,
+                                    "completion_tokens": run.completion_tokens}) + "\n")
+    return run
+
