@@ -201,19 +201,24 @@ def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *,
 # --- status, wait, lock -------------------------------------------------------------------------
 
 
-def refresh_lock(project: Project, remotes: Mapping[str, Remote],
+def current_lock(project: Project, remotes: Mapping[str, Remote],
                  plan: Plan | None = None) -> lock.Lock:
-    """Read the account and write ``ftops.lock`` at the repository root. Models the plan
-    (``plan``, else one made from this same read) finds retired are marked with the day."""
-    path = project.root / LOCK_FILE
-    current = lock.read_lock(path)
+    """``ftops.lock`` as the account says it is now, not written. Models the plan (``plan``,
+    else one made from this same read) finds retired are marked with the day."""
+    current = lock.read_lock(project.root / LOCK_FILE)
     actual = read_actual(remotes)
     if plan is None:
         plan = _plan(project, remotes, actual, prune=False, allow_delete_models=False, today=None)
     retired = {a.name: a.display.retired_on for a in plan.actions
                if a.kind.value == "model" and a.display.retired_on}
-    updated = lock.update_lock(current, project.desired, actual, retired=retired)
-    lock.write_lock(path, updated)
+    return lock.update_lock(current, project.desired, actual, retired=retired)
+
+
+def refresh_lock(project: Project, remotes: Mapping[str, Remote],
+                 plan: Plan | None = None) -> lock.Lock:
+    """Read the account and write ``ftops.lock`` at the repository root."""
+    updated = current_lock(project, remotes, plan)
+    lock.write_lock(project.root / LOCK_FILE, updated)
     return updated
 
 

@@ -4,10 +4,14 @@ for this process and every emulator it starts, as it would for a user's CI."""
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import git
 import pytest
@@ -153,3 +157,55 @@ def test_the_demo_works_on_any_day_and_says_where_it_trains(
         assert "[azure]" not in result.output
     else:
         assert says in result.output.splitlines()[0]
+
+
+class _Relay(http.server.BaseHTTPRequestHandler):
+    """Another OpenAI-compatible server: it relays to the emulator but does not say it is one
+    (no X-Ftops-Emulator header), as a lab's own endpoint would not."""
+
+    upstream = ""
+
+    def _relay(self) -> None:
+        parts = urlsplit(self.upstream)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        conn.request(self.command, self.path, body=body or None, headers=headers)
+        answer = conn.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in ("x-ftops-emulator", "content-length", "transfer-encoding",
+                                   "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_POST = do_DELETE = _relay
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet in tests
+        pass
+
+
+def test_an_endpoint_that_is_not_openai_or_the_emulator_keeps_its_own_dates(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FTOPS_TODAY", "2027-01-07")
+    direct = ftops(world, "plan")
+    assert direct.exit_code == 1 and CLOSED in direct.output  # the emulator is held to OpenAI's
+    handler = type("Relay", (_Relay,), {"upstream": world.emulator.url})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        lab = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        env = {"GITHUB_ACTIONS": "", "OPENAI_BASE_URL": lab, "OPENAI_API_KEY": "sk-lab-key-0000000"}
+        relayed = CliRunner().invoke(main, ["plan", "--specs", "specs", "--detailed-exitcode"],
+                                     env=env, catch_exceptions=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert relayed.exit_code == 2, relayed.output
+    assert "+ train    model.support-bot" in relayed.output
+    assert "accepts no new fine-tuning jobs" not in relayed.output

@@ -25,6 +25,11 @@ def trained_id(locked: lock.Lock, name: str) -> str | None:
     entry = locked.models.get(name)
     if entry is None or entry.status != "succeeded":
         return None
+    if entry.retired:
+        # Cached replies would still score it: say that the model itself no longer answers.
+        raise FtopsError(f"model {name} ({entry.fine_tuned_model}) stopped answering on "
+                         f"{entry.retired}: its base has shut down; nothing to evaluate",
+                         hint="see `ftops migrate` to retrain it on a base that lives")
     return entry.fine_tuned_model
 
 
@@ -151,7 +156,6 @@ def run_evals(specs: Path, names: Sequence[str] = (), *, emulator: bool = False,
     (promotion belongs to ``apply --wait``) and leaves ``ftops.lock`` as it is."""
     project = engine.load_project(specs)
     with engine.connect(project, emulator=emulator) as remotes:
-        current = lock.read_lock(project.root / engine.LOCK_FILE)
-        locked = lock.update_lock(current, project.desired, engine.read_actual(remotes))
+        locked = engine.current_lock(project, remotes)
         return evaluate(project, remotes, locked, names, parallel=parallel, report=report)
 
