@@ -22,7 +22,17 @@ from ftops.identity import fingerprints
 from ftops.plan import Plan
 from ftops.remote import Remote
 from ftops.spec import ResolvedModel, Spec, load_specs
-from ftops.state import DEFAULT_PROVIDER, Actual, Desired, DesiredDataset, DesiredModel, Job, Source
+from ftops.state import (
+    DEFAULT_PROVIDER,
+    Actual,
+    Desired,
+    DesiredDataset,
+    DesiredModel,
+    Job,
+    RemoteFile,
+    RemoteModel,
+    Source,
+)
 
 LOCK_FILE = "ftops.lock"
 
@@ -131,7 +141,9 @@ def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
 
 
 def read_actual(remotes: Mapping[str, Remote]) -> Actual:
-    files, jobs, models = [], [], []
+    files: list[RemoteFile] = []
+    jobs: list[Job] = []
+    models: list[RemoteModel] = []
     for remote in remotes.values():
         actual = remote.read()
         files += actual.files
@@ -265,7 +277,7 @@ def wait_for(project: Project, remotes: Mapping[str, Remote], names: tuple[str, 
 
 def status_rows(plan: Plan, locked: lock.Lock) -> list[dict[str, object]]:
     """One row per declared model: what the planner concluded and what the lock records."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for action in plan.actions:
         if action.kind.value != "model":
             continue

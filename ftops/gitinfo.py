@@ -146,7 +146,8 @@ def file_at(root: Path, path: str | Path, commit: str) -> bytes | None:
             return None
         if blob.type != "blob":
             raise FtopsError(f"{rel} is a directory at commit {commit[:12]}, not a file")
-        return blob.data_stream.read()
+        data: bytes = blob.data_stream.read()
+        return data
 
 
 def lock_commit_message(models: int) -> str:

@@ -7,11 +7,12 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from typing import Final
 
 from ftops.errors import FtopsError
 from ftops.state import Desired, DesiredModel, HyperValue, RemoteFile, Source
 
-FINE_TUNE_PURPOSE = "fine-tune"
+FINE_TUNE_PURPOSE: Final = "fine-tune"
 _FILENAME = re.compile(r"ftops-([0-9a-f]{64})\.jsonl")
 
 # OpenAI's limits on a job's metadata.

@@ -87,8 +87,8 @@ class Calendar:
         day = self.catalog.training_stop(model.provider_type, base)
         if day is None:
             return None
-        info = self.catalog.provider(model.provider_type or "")
-        wide = info is not None and info.new_jobs_stop_date == day
+        provider = self.catalog.provider(model.provider_type or "")
+        wide = provider is not None and provider.new_jobs_stop_date == day
         info = self.catalog.model(base)
         return _Stop(model.provider, day, None if wide else (info.id if info else base))
 

@@ -126,6 +126,7 @@ def make_client(provider: Provider, *, env: Mapping[str, str] | None = None,
     url = provider.endpoint if provider.type == "azure" else provider.base_url
     http_client = openai.DefaultHttpxClient(trust_env=False) if _loopback(url) else None
     if provider.type == "azure":
+        assert provider.endpoint is not None  # the spec resolver requires it for type azure
         return openai.AzureOpenAI(azure_endpoint=provider.endpoint,
                                   api_version=provider.api_version, api_key=key,
                                   max_retries=max_retries, http_client=http_client)
