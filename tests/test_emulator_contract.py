@@ -248,7 +248,8 @@ def test_every_response_matches_the_published_schema() -> None:
 @pytest.mark.parametrize("mode", ["429", "500", "503"])
 def test_fault_responses_are_openai_error_bodies(mode: str) -> None:
     recorder = Recorder()
-    with Emulator(fault_rate=1.0, faults=[mode]) as emu, pytest.raises(openai.APIStatusError):
+    with Emulator(fault_rate=1.0, faults=[mode], retry_after=0) as emu, \
+            pytest.raises(openai.APIStatusError):
         make_client(emu.base_url, recorder).models.list()
     ((_, _, status, _, body),) = recorder.seen
     assert status == int(mode)

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_chat_jsonl, raw_request, sdk_client
 
 from ftops.emulator import FAULT_MODES, Emulator
-from ftops.emulator.faults import FaultInjector, parse_modes
+from ftops.emulator.faults import FaultInjector, parse_modes, retry_headers
 from ftops.errors import FtopsError
 
 AUTH = {"Authorization": "Bearer sk-test"}
@@ -40,6 +40,7 @@ def test_status_faults(mode: str, kind: str, exc: type[openai.APIStatusError]) -
 
 
 def test_retry_after_is_honoured_and_the_sdk_recovers() -> None:
+    # The one test that waits: it proves the SDK honours the default advice (the others send 0).
     with Emulator(fault_rate=0.5, faults=["429"], seed=3) as emu:
         client = sdk_client(emu.base_url, max_retries=10)
         started = time.monotonic()
@@ -52,6 +53,32 @@ def test_retry_after_is_honoured_and_the_sdk_recovers() -> None:
     assert limited >= 1 and statuses.count(200) == 3
     assert elapsed >= 0.2 * limited  # retry-after-ms: 200 was waited for each time
     assert len(set(ids)) == 3
+
+
+def test_retry_after_zero_lets_the_sdk_retry_at_once() -> None:
+    with Emulator(fault_rate=1.0, faults=["503"], retry_after=0) as emu:
+        raw = raw_request(emu.base_url + "/models", headers=AUTH)
+    assert (raw.headers["retry-after"], raw.headers["retry-after-ms"]) == ("0", "1")
+    with Emulator(fault_rate=0.5, faults=["429", "503"], seed=3, retry_after=0) as emu:
+        client = sdk_client(emu.base_url, max_retries=10)
+        started = time.monotonic()
+        for _ in range(4):
+            client.files.create(file=("a.jsonl", b"x"), purpose="fine-tune")
+        elapsed = time.monotonic() - started
+        statuses = [e["status"] for e in emu.requests()]
+    retried = len(statuses) - statuses.count(200)
+    assert retried >= 3 and statuses.count(200) == 4
+    # Under the SDK's own backoff (what a literal retry-after-ms: 0 gets) each retry waits at
+    # least 0.375 s; 1 ms per retry stays far below that even on a loaded machine.
+    assert elapsed < 0.375 * retried
+
+
+def test_retry_headers_round_up_and_never_ask_the_sdk_for_zero() -> None:
+    assert retry_headers(1) == {"Retry-After": "1", "retry-after-ms": "200"}  # as always
+    assert retry_headers(0) == {"Retry-After": "0", "retry-after-ms": "1"}
+    assert retry_headers(2.5) == {"Retry-After": "3", "retry-after-ms": "500"}
+    with pytest.raises(FtopsError, match="non-negative"):
+        Emulator(retry_after=-1)
 
 
 def test_drop_closes_the_connection_without_a_response() -> None:
@@ -88,7 +115,7 @@ def test_500_after_create_makes_sdk_retries_duplicate() -> None:
 
 
 def _statuses(seed: int) -> list[int]:
-    with Emulator(fault_rate=0.5, faults=["429", "500", "503"], seed=seed) as emu:
+    with Emulator(fault_rate=0.5, faults=["429", "500", "503"], seed=seed, retry_after=0) as emu:
         return [raw_request(emu.base_url + "/models", headers=AUTH).status for _ in range(30)]
 
 

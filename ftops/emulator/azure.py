@@ -12,7 +12,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from ftops.emulator import chat
+from ftops.emulator import chat, retirement
 from ftops.emulator.common import ApiError, Ctx, Reply
 
 _NO_KEY = (
@@ -55,4 +55,7 @@ def deployment_completion(ctx: Ctx, request: Request, deployment: str) -> Reply:
     model = chat.resolve(ctx, deployment)
     if model is None:
         raise AzureError(404, "DeploymentNotFound", _NO_DEPLOYMENT)
+    # A retired model answers with the service's own (OpenAI-shaped) 404, not the gateway's:
+    # the deployment exists, its model no longer does (see ``retirement``).
+    retirement.check_serving(ctx, deployment, model.id)
     return chat.complete(ctx, body, model)

@@ -20,6 +20,7 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from ftops import catalog, tokens
+from ftops.emulator import retirement
 from ftops.emulator.common import ApiError, Ctx, Reply, invalid, json_body, required, typed
 from ftops.emulator.store import JobRec, Store, open_blob
 
@@ -237,4 +238,5 @@ def create_completion(ctx: Ctx, request: Request) -> Reply:
             f"The model `{requested}` does not exist or you do not have access to it.",
             code="model_not_found",
         )
+    retirement.check_serving(ctx, requested, model.id)
     return complete(ctx, body, model)

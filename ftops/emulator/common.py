@@ -64,6 +64,7 @@ class Ctx:
     org_id: str = "org-emulator"
     org_slug: str = "emulator"
     metadata_filter: bool = True  # False: answer like an endpoint without the metadata filter
+    flavor: str = "openai"  # the provider whose calendar applies (``retirement``)
 
 
 Handler = Callable[..., Reply]

@@ -12,7 +12,7 @@ from ftops import catalog
 from ftops.emulator.common import ApiError, Ctx, Reply
 
 
-def _base_models() -> list[dict[str, Any]]:
+def _base_models(flavor: str) -> list[dict[str, Any]]:
     cat = catalog.load()
     models = []
     for info in cat.models:
@@ -20,7 +20,10 @@ def _base_models() -> list[dict[str, Any]]:
         dated = re.search(r"(\d{4}-\d{2}-\d{2})$", info.id)
         day = dt.date.fromisoformat(dated.group(1)) if dated else cat.recorded
         created = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
-        shutdown = info.shutdown_date.isoformat() if info.shutdown_date else None
+        # The flavour's own provider date, the one its chat completions follow (``retirement``):
+        # Azure serves OpenAI's bases past OpenAI's shutdown, and says so.
+        day_off = cat.shutdown(flavor, info.id)
+        shutdown = day_off.isoformat() if day_off else None
         for model_id in (info.id, *info.aliases):
             models.append(
                 {
@@ -54,11 +57,11 @@ def _missing(model: str) -> ApiError:
 
 
 def list_models(ctx: Ctx, request: Request) -> Reply:
-    return Reply({"object": "list", "data": _base_models() + _fine_tuned(ctx)})
+    return Reply({"object": "list", "data": _base_models(ctx.flavor) + _fine_tuned(ctx)})
 
 
 def retrieve_model(ctx: Ctx, request: Request, model: str) -> Reply:
-    for entry in _base_models() + _fine_tuned(ctx):
+    for entry in _base_models(ctx.flavor) + _fine_tuned(ctx):
         if entry["id"] == model:
             return Reply(entry)
     raise _missing(model)
@@ -66,7 +69,7 @@ def retrieve_model(ctx: Ctx, request: Request, model: str) -> Reply:
 
 def delete_model(ctx: Ctx, request: Request, model: str) -> Reply:
     if model not in ctx.store.models:
-        if any(entry["id"] == model for entry in _base_models()):
+        if any(entry["id"] == model for entry in _base_models(ctx.flavor)):
             raise ApiError(
                 403,
                 f"You have insufficient permissions to delete model '{model}': only fine-tuned "

@@ -1,4 +1,5 @@
-"""The HTTP side of the emulator: routing table, auth, faults, latency, request log, lifecycle."""
+"""The HTTP side of the emulator: auth, faults, latency, request log, lifecycle. The routing
+table of each flavour is in ``routes``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,10 +21,18 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from ftops.emulator import azure, chat, files, jobs, models
-from ftops.emulator.common import ApiError, Ctx, Handler
-from ftops.emulator.faults import FAULT_MODES, FaultInjector
+from ftops import clock as ftops_clock  # the calendar day; the `clock` argument is wall time
+from ftops.emulator import jobs
+from ftops.emulator.common import ApiError, Ctx
+from ftops.emulator.faults import (
+    FAULT_ERRORS,
+    FAULT_MODES,
+    RETRY_STATUSES,
+    FaultInjector,
+    retry_headers,
+)
 from ftops.emulator.multipart import FormParser
+from ftops.emulator.routes import FLAVORS, Route
 from ftops.emulator.store import Store
 from ftops.errors import FtopsError
 
@@ -33,107 +41,6 @@ _log = logging.getLogger(__name__)
 
 class _Request(Request):
     form_data_parser_class = FormParser
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str  # werkzeug rule syntax, relative to the flavour's prefix
-    handler: Handler
-    creates: bool = False  # eligible for the "500-after-create" fault
-
-
-@dataclass(frozen=True)
-class Flavour:
-    """One dialect of the API: where its paths live, what a request must carry to be served
-    (``admit`` raises the error otherwise) and how an unknown URL is answered."""
-
-    prefix: str
-    routes: tuple[Route, ...]
-    admit: Callable[[Request], None]
-    unknown_url: Callable[[Request], ApiError]
-
-
-def _bearer(request: Request) -> None:
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise ApiError(401, _NO_KEY)
-
-
-def _invalid_url(request: Request) -> ApiError:
-    return ApiError(404, f"Invalid URL ({request.method} {request.path})")
-
-
-# The service's endpoints, common to both flavours.
-SERVICE_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/files", files.create_file, creates=True),
-    Route("GET", "/files", files.list_files),
-    Route("GET", "/files/<file_id>", files.retrieve_file),
-    Route("DELETE", "/files/<file_id>", files.delete_file),
-    Route("GET", "/files/<file_id>/content", files.file_content),
-    Route("POST", "/uploads", files.create_upload, creates=True),
-    Route("POST", "/uploads/<upload_id>/parts", files.add_part, creates=True),
-    Route("POST", "/uploads/<upload_id>/complete", files.complete_upload, creates=True),
-    Route("POST", "/uploads/<upload_id>/cancel", files.cancel_upload),
-    Route("POST", "/fine_tuning/jobs", jobs.create_job, creates=True),
-    Route("GET", "/fine_tuning/jobs", jobs.list_jobs),
-    Route("GET", "/fine_tuning/jobs/<job_id>", jobs.retrieve_job),
-    Route("POST", "/fine_tuning/jobs/<job_id>/cancel", jobs.cancel_job),
-    Route("POST", "/fine_tuning/jobs/<job_id>/pause", jobs.pause_job),
-    Route("POST", "/fine_tuning/jobs/<job_id>/resume", jobs.resume_job),
-    Route("GET", "/fine_tuning/jobs/<job_id>/events", jobs.list_events),
-    Route("GET", "/fine_tuning/jobs/<job_id>/checkpoints", jobs.list_checkpoints),
-    Route("GET", "/models", models.list_models),
-    Route("GET", "/models/<path:model>", models.retrieve_model),
-    Route("DELETE", "/models/<path:model>", models.delete_model),
-)
-_NO_KEY = (
-    "You didn't provide an API key. You need to provide your API key in an Authorization header "
-    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-)
-OPENAI = Flavour(
-    "/v1",
-    (*SERVICE_ROUTES, Route("POST", "/chat/completions", chat.create_completion)),
-    _bearer,
-    _invalid_url,
-)
-# Paths as openai.AzureOpenAI(azure_endpoint=...) sends them: deployment-based endpoints (chat)
-# under /openai/deployments/{model}, everything else under /openai.
-AZURE = Flavour(
-    "/openai",
-    (
-        *SERVICE_ROUTES,
-        Route(
-            "POST",
-            "/deployments/<deployment>/chat/completions",
-            azure.deployment_completion,
-        ),
-    ),
-    azure.admit,
-    azure.unknown_url,
-)
-FLAVORS: dict[str, Flavour] = {"openai": OPENAI, "azure": AZURE}
-_FAULTS: dict[str, ApiError] = {
-    "429": ApiError(
-        429,
-        "Rate limit reached for requests (emulated fault). Please try again shortly.",
-        kind="requests",
-        code="rate_limit_exceeded",
-    ),
-    "500": ApiError(
-        500,
-        "The server had an error while processing your request. Sorry about that! (emulated fault)",
-        kind="server_error",
-    ),
-    "503": ApiError(
-        503,
-        "The server is overloaded or not ready yet. (emulated fault)",
-        kind="server_error",
-        code="service_unavailable",
-    ),
-}
-_FAULTS["500-after-create"] = _FAULTS["500"]
-_RETRY_HEADERS = {"Retry-After": "1", "retry-after-ms": "200"}
 
 
 class _Dropped(ConnectionAbortedError):
@@ -161,6 +68,10 @@ class Emulator:
     ...     client = openai.AzureOpenAI(
     ...         azure_endpoint=emu.azure_endpoint, api_version="2025-04-01-preview", api_key="any"
     ...     )
+
+    ``retry_after`` is the wait, in seconds, advised with injected 429 and 503 answers (see
+    ``faults.retry_headers``); 0 lets SDK clients in tests retry at once. The flavour also picks
+    the provider whose calendar applies (``retirement``), on the day ``ftops.clock`` says it is.
     """
 
     def __init__(
@@ -177,11 +88,16 @@ class Emulator:
         clock: Callable[[], float] = time.time,
         flavor: str = "openai",
         metadata_filter: bool = True,
+        retry_after: float = 1.0,
     ) -> None:
         if job_seconds < 0 or latency_ms < 0:
             raise FtopsError("job seconds and latency must not be negative")
         if flavor not in FLAVORS:
             raise FtopsError(f"unknown emulator flavor '{flavor}'", hint="use openai or azure")
+        # The calendar reads FTOPS_TODAY on every request; a malformed value is refused here,
+        # at start-up, rather than as a 500 on the first request that consults the day.
+        ftops_clock.today()
+        self._retry_headers = retry_headers(retry_after)
         self.host = host
         self.job_seconds = float(job_seconds)
         self.latency = latency_ms / 1000
@@ -307,6 +223,9 @@ class Emulator:
             response = self._control(request)
         else:
             response = self._serve(request, environ)
+        # The one place every answer passes, errors and the control endpoint included: a client
+        # can tell it talks to the emulator, and whose calendar (``retirement``) it follows.
+        response.headers["X-Ftops-Emulator"] = self.flavor
         return response(environ, start_response)
 
     def _control(self, request: Request) -> Response:
@@ -328,7 +247,7 @@ class Emulator:
                 environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
                 raise _Dropped("emulated dropped connection")
             if fault in ("429", "500", "503"):
-                raise _FAULTS[fault]
+                raise FAULT_ERRORS[fault]
             # Parse the body before taking the lock: large uploads must not block other clients.
             if request.mimetype == "multipart/form-data":
                 request.files  # noqa: B018
@@ -336,9 +255,9 @@ class Emulator:
                 request.get_data()
             response = self._handle(route, request, args)
             if fault == "500-after-create":
-                raise _FAULTS[fault]
+                raise FAULT_ERRORS[fault]
         except ApiError as exc:
-            headers = _RETRY_HEADERS if exc.status in (429, 503) else None
+            headers = self._retry_headers if exc.status in RETRY_STATUSES else None
             response = _json(exc.body(), exc.status, headers)
         response.headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
         self._record(request, response.status_code, fault)
@@ -354,12 +273,15 @@ class Emulator:
     def _handle(self, route: Route, request: Request, args: dict[str, str]) -> Response:
         with self._lock:
             ctx = Ctx(self._store, self._clock(), self.job_seconds,
-                      metadata_filter=self.metadata_filter)
+                      metadata_filter=self.metadata_filter, flavor=self.flavor)
             try:
                 jobs.settle(ctx)
                 reply = route.handler(ctx, request, **args)
             except ApiError:
                 raise
+            except FtopsError as exc:  # FTOPS_TODAY made malformed while serving: say so
+                raise ApiError(500, f"The emulator cannot serve: {exc}", kind="server_error"
+                               ) from None
             except Exception:
                 _log.exception("emulator bug while serving %s %s", request.method, request.path)
                 raise ApiError(

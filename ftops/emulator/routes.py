@@ -1,0 +1,91 @@
+"""The routing table of each flavour (dialect) of the API: paths, handlers, admission."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from werkzeug.wrappers import Request
+
+from ftops.emulator import azure, chat, files, jobs, models
+from ftops.emulator.common import ApiError, Handler
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # werkzeug rule syntax, relative to the flavour's prefix
+    handler: Handler
+    creates: bool = False  # eligible for the "500-after-create" fault
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """One dialect of the API: where its paths live, what a request must carry to be served
+    (``admit`` raises the error otherwise) and how an unknown URL is answered."""
+
+    prefix: str
+    routes: tuple[Route, ...]
+    admit: Callable[[Request], None]
+    unknown_url: Callable[[Request], ApiError]
+
+
+def _bearer(request: Request) -> None:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, _NO_KEY)
+
+
+def _invalid_url(request: Request) -> ApiError:
+    return ApiError(404, f"Invalid URL ({request.method} {request.path})")
+
+
+# The service's endpoints, common to both flavours.
+SERVICE_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/files", files.create_file, creates=True),
+    Route("GET", "/files", files.list_files),
+    Route("GET", "/files/<file_id>", files.retrieve_file),
+    Route("DELETE", "/files/<file_id>", files.delete_file),
+    Route("GET", "/files/<file_id>/content", files.file_content),
+    Route("POST", "/uploads", files.create_upload, creates=True),
+    Route("POST", "/uploads/<upload_id>/parts", files.add_part, creates=True),
+    Route("POST", "/uploads/<upload_id>/complete", files.complete_upload, creates=True),
+    Route("POST", "/uploads/<upload_id>/cancel", files.cancel_upload),
+    Route("POST", "/fine_tuning/jobs", jobs.create_job, creates=True),
+    Route("GET", "/fine_tuning/jobs", jobs.list_jobs),
+    Route("GET", "/fine_tuning/jobs/<job_id>", jobs.retrieve_job),
+    Route("POST", "/fine_tuning/jobs/<job_id>/cancel", jobs.cancel_job),
+    Route("POST", "/fine_tuning/jobs/<job_id>/pause", jobs.pause_job),
+    Route("POST", "/fine_tuning/jobs/<job_id>/resume", jobs.resume_job),
+    Route("GET", "/fine_tuning/jobs/<job_id>/events", jobs.list_events),
+    Route("GET", "/fine_tuning/jobs/<job_id>/checkpoints", jobs.list_checkpoints),
+    Route("GET", "/models", models.list_models),
+    Route("GET", "/models/<path:model>", models.retrieve_model),
+    Route("DELETE", "/models/<path:model>", models.delete_model),
+)
+_NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+OPENAI = Flavour(
+    "/v1",
+    (*SERVICE_ROUTES, Route("POST", "/chat/completions", chat.create_completion)),
+    _bearer,
+    _invalid_url,
+)
+# Paths as openai.AzureOpenAI(azure_endpoint=...) sends them: deployment-based endpoints (chat)
+# under /openai/deployments/{model}, everything else under /openai.
+AZURE = Flavour(
+    "/openai",
+    (
+        *SERVICE_ROUTES,
+        Route(
+            "POST",
+            "/deployments/<deployment>/chat/completions",
+            azure.deployment_completion,
+        ),
+    ),
+    azure.admit,
+    azure.unknown_url,
+)
+FLAVORS: dict[str, Flavour] = {"openai": OPENAI, "azure": AZURE}
