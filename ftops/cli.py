@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
+import os
 import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,26 +16,104 @@ import click
 import openai
 
 from ftops import __version__
-from ftops.errors import FtopsError
+from ftops.errors import ExitCode, FtopsError, env_secrets, redact
+
+LOG_DIR = Path(".ftops") / "logs"  # relative: crash logs go to the directory ftops ran in
 
 
 class _Group(click.Group):
-    """Turns every FtopsError or API failure into one line on stderr and exit code 1, never a
-    traceback; further diagnostics (all spec problems) follow, one per line."""
+    """The one error handler: every failure becomes a short message on stderr and an exit code
+    that means one thing (see ExitCode), never a traceback on the terminal."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:  # the caller handles errors itself: click's behaviour, as is
+            return super().main(args, prog_name, complete_var, False, windows_expand_args,
+                                **extra)
+        # click's standalone mode would exit 2 on usage errors, but 2 means "changes pending"
+        # for `plan --detailed-exitcode`; so run click non-standalone and map every outcome
+        # here. SystemExit (a command's own exit code) is not caught: it passes through.
         try:
-            return super().invoke(ctx)
-        except FtopsError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            for diagnostic in exc.diagnostics[1:]:
-                click.echo(f"Error: {diagnostic}", err=True)
-            sys.exit(1)
-        except openai.APIError as exc:
-            from ftops.engine import api_error_message
+            rv = super().main(args, prog_name, complete_var, False, windows_expand_args,
+                              **extra)
+        except (Exception, KeyboardInterrupt) as exc:
+            # Chained, so an in-process caller (CliRunner) can still reach the original.
+            raise SystemExit(int(_report(exc))) from exc
+        # Non-standalone, click returns the code of a click Exit (--help, --version, or
+        # ctx.exit) or else the command's return value, which no ftops command uses.
+        sys.exit(rv if isinstance(rv, int) else int(ExitCode.OK))
 
-            click.echo(f"Error: {api_error_message(exc)}", err=True)
-            sys.exit(1)
+
+def _report(exc: BaseException) -> int:
+    """Shows ``exc`` on stderr as the user should see it; returns the exit code it maps to."""
+    if isinstance(exc, FtopsError):
+        click.echo(f"Error: {exc}", err=True)
+        for diagnostic in exc.diagnostics[1:]:  # all spec problems, one per line
+            click.echo(f"Error: {diagnostic}", err=True)
+        return exc.exit_code
+    if isinstance(exc, openai.APIError):
+        from ftops.engine import api_error_message  # lazily: the engine is slow to import
+
+        click.echo(f"Error: {api_error_message(exc)}", err=True)
+        return ExitCode.ERROR
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, click.ClickException):  # usage errors, bad values, missing files
+        exc.show()  # click's own text: usage, the --help hint, one "Error: ..." line
+        return ExitCode.ERROR
+    if isinstance(exc, (click.Abort, KeyboardInterrupt)):  # Ctrl+C, also at a prompt
+        click.echo("Interrupted.", err=True)
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+        _silence_stdout()  # the reader went away (`ftops plan | head`): nobody to tell
+        return ExitCode.ERROR
+    if isinstance(exc, OSError) and exc.filename is not None:
+        click.echo(f"Error: {exc.filename}: {exc.strerror or exc}", err=True)
+        return ExitCode.ERROR
+    return _report_unexpected(exc)
+
+
+def _report_unexpected(exc: BaseException) -> int:
+    """A bug: one line on stderr, the traceback in a log file for the bug report."""
+    secrets = env_secrets()
+    # Masked in the log too: it is meant to be attached to a bug report.
+    where = _write_log(redact(_log_text(exc), secrets))
+    message = " ".join(str(exc).split())  # one line, whatever the exception says
+    saved = f"traceback in {where}" if where else "traceback could not be saved"
+    line = f"Error: unexpected {type(exc).__name__}{': ' if message else ''}{message} ({saved})"
+    click.echo(redact(line, secrets), err=True)
+    return ExitCode.UNEXPECTED
+
+
+def _log_text(exc: BaseException) -> str:
+    header = (f"ftops {__version__}, Python {sys.version.split()[0]}, "
+              f"{dt.datetime.now(dt.timezone.utc).isoformat()}\nargv: {sys.argv!r}\n\n")
+    return header + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _write_log(text: str) -> Path | None:
+    """Writes ``text`` to .ftops/logs/ftops-<timestamp>.log here, or to the system temp dir
+    when that cannot be written (read-only checkout, .ftops a file); None if neither can."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    for folder in (LOG_DIR, Path(tempfile.gettempdir())):
+        path = folder / f"ftops-{stamp}.log"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        return path.resolve()
+    return None
+
+
+def _silence_stdout() -> None:
+    """Points stdout at /dev/null so Python's final flush does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (e.g. click's CliRunner)
+        pass
 
 
 @click.group(cls=_Group)
@@ -190,7 +274,7 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
     if result.errors:
         sys.exit(1)
     if detailed_exitcode and result.needs_attention:  # changes, or a retired model
-        sys.exit(2)
+        sys.exit(ExitCode.CHANGES)
 
 
 @main.command("apply")

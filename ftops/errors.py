@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import enum
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 _API_KEY = re.compile(r"\bsk-[A-Za-z0-9_*\-]{6,}")
+# The same rule as ftops.github.context's: variables named like credentials, long enough to be one.
+_SECRET_NAME = re.compile(r"(^|_)(TOKEN|API_KEY|SECRET|PASSWORD)$")
+_MIN_ENV_SECRET = 8  # shorter values (flags like "true") are not treated as secrets
+
+
+class ExitCode(enum.IntEnum):
+    """What ``ftops`` exit codes mean; each means one thing, so scripts can branch on them."""
+
+    OK = 0
+    ERROR = 1  # anything the user can act on: FtopsError, API error, usage error, bad path
+    CHANGES = 2  # only `plan --detailed-exitcode`: changes are pending (as in Terraform)
+    UNEXPECTED = 3  # a bug in ftops: one line on stderr, the traceback in a log file
+    INTERRUPTED = 130  # Ctrl+C, as a shell reports SIGINT (128 + 2)
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,8 @@ class Diagnostic:
 
 class FtopsError(Exception):
     """An error the user can act on. ``str()`` is one line; the CLI prints it and exits 1."""
+
+    exit_code: ClassVar[int] = ExitCode.ERROR
 
     def __init__(
         self,
@@ -57,3 +75,13 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, "***")
     return _API_KEY.sub("sk-***", text)
+
+
+def env_secrets(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Values of environment variables named like credentials (``*_API_KEY``, ``*_TOKEN``,
+    ...), for ``redact``: output that may quote them (a crash message) must not show them."""
+    env = os.environ if env is None else env
+    return tuple(sorted(
+        value for name, value in env.items()
+        if _SECRET_NAME.search(name.upper().replace("-", "_")) and len(value) >= _MIN_ENV_SECRET
+    ))

@@ -238,14 +238,15 @@ def test_cli_emulator_fault_latency_and_seed_options() -> None:
     with Emulator(fault_rate=0.5, faults=["429"], seed=4) as emu:
         expected = [raw_request(emu.base_url + "/models", headers=auth).status for _ in range(12)]
     assert set(expected) == {200, 429}
-    options = ("--fault-rate", "0.5", "--faults", "429", "--latency-ms", "50", "--seed", "4")
+    options = ("--fault-rate", "0.5", "--faults", "429", "--latency-ms", "50", "--seed", "4",
+               "--retry-after", "0")
     with cli_emulator(*options) as url:
         started = time.monotonic()
         seen = [raw_request(url + "/models", headers=auth) for _ in range(12)]
         assert time.monotonic() - started >= 12 * 0.05
         log = raw_request(url.removesuffix("/v1") + "/_emulator/requests").json()
     assert [r.status for r in seen] == expected  # same seed, same faults as in-process
-    assert {r.headers.get("retry-after") for r in seen if r.status == 429} == {"1"}
+    assert {r.headers.get("retry-after") for r in seen if r.status == 429} == {"0"}
     assert [e["status"] for e in log] == expected
 
 
@@ -260,6 +261,7 @@ def test_cli_emulator_option_defaults() -> None:
         "job_seconds": 5.0,
         "fault_rate": 0.0,
         "faults": "429,500,503,drop,500-after-create",
+        "retry_after": 1.0,
         "latency_ms": 0.0,
         "seed": 0,
     }
@@ -272,7 +274,8 @@ def test_cli_emulator_bad_options_are_one_line_errors() -> None:
     assert result.output == (
         "Error: unknown fault mode(s): nope (choose from 429,500,503,drop,500-after-create)\n"
     )
-    assert CliRunner().invoke(main, ["emulator", "--fault-rate", "2"]).exit_code == 2
+    # A usage error exits 1: 2 means "changes pending" under --detailed-exitcode.
+    assert CliRunner().invoke(main, ["emulator", "--fault-rate", "2"]).exit_code == 1
 
 
 def test_cli_demo_validates_plans_and_applies_the_demo_specs(monkeypatch) -> None:
