@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import openai
 
 from ftops import __version__
 from ftops.errors import ExitCode, FtopsError, env_secrets, redact
@@ -52,7 +51,9 @@ def _report(exc: BaseException) -> int:
         for diagnostic in exc.diagnostics[1:]:  # all spec problems, one per line
             click.echo(f"Error: {diagnostic}", err=True)
         return exc.exit_code
-    if isinstance(exc, openai.APIError):
+    # The SDK takes 0.7 s to import: an API error can only come from a command that loaded it.
+    sdk = sys.modules.get("openai")
+    if sdk is not None and isinstance(exc, sdk.APIError):
         from ftops.engine import api_error_message  # lazily: the engine is slow to import
 
         click.echo(f"Error: {api_error_message(exc)}", err=True)

@@ -7,12 +7,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import git
-from gitdb.exc import BadName
-
 from ftops.errors import FtopsError
+
+if TYPE_CHECKING:
+    import git
+
+# gitpython is imported inside each function: `ftops validate` (a pre-commit hook) and
+# `ftops --help` must not pay its import time.
 
 _FETCH_HINT = "fetch the full history, e.g. actions/checkout with `fetch-depth: 0`"
 
@@ -47,16 +51,14 @@ def default_author(env: Mapping[str, str] | None = None) -> Author:
 
 
 def repo_root(path: str | Path = ".") -> Path:
-    """The top directory of the work tree that contains ``path``."""
-    try:
-        with git.Repo(path, search_parent_directories=True) as repo:
-            if repo.working_tree_dir is None:
-                raise FtopsError(f"{path} is inside a bare git repository", hint="use a checkout")
-            return Path(repo.working_tree_dir).resolve()
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise FtopsError(
-            f"{path} is not inside a git repository", hint="run ftops from a git checkout"
-        ) from None
+    """The top directory of the work tree that contains ``path``: the nearest directory that
+    holds a ``.git`` entry (a directory, or a file in worktrees and submodules), found the way
+    git does, without importing gitpython (validate runs in pre-commit hooks)."""
+    start = Path(path).resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    raise FtopsError(f"{path} is not inside a git repository", hint="run ftops from a git checkout")
 
 
 def repo_path(root: Path, path: str | Path) -> str:
@@ -79,6 +81,7 @@ def head_commit(root: Path) -> str:
 
 def head_commit_or_none(path: Path) -> str | None:
     """The sha of HEAD, or None outside a repository or before the first commit."""
+    import git
     try:
         with git.Repo(path, search_parent_directories=True) as repo:
             return repo.head.commit.hexsha
@@ -89,6 +92,7 @@ def head_commit_or_none(path: Path) -> str | None:
 def origin_identity(root: Path) -> str | None:
     """``host/owner/name`` of the ``origin`` remote, the same for its HTTPS and SSH URLs and
     without credentials; None when there is no repository or no origin."""
+    import git
     try:
         with git.Repo(root, search_parent_directories=True) as repo:
             url = next((r.url for r in repo.remotes if r.name == "origin"), None)
@@ -134,6 +138,7 @@ def changed_files(root: Path, base: str, head: str = "HEAD") -> tuple[str, ...]:
 
 def file_at(root: Path, path: str | Path, commit: str) -> bytes | None:
     """The bytes of ``path`` (relative to ``root``) at ``commit``; None when it did not exist."""
+    from gitdb.exc import BadName
     rel = Path(path).as_posix()
     with _open(root) as repo:
         try:
@@ -178,6 +183,7 @@ def commit_file(
 
 
 def _open(root: Path) -> git.Repo:
+    import git
     try:
         return git.Repo(root)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -185,6 +191,7 @@ def _open(root: Path) -> git.Repo:
 
 
 def _git(repo: git.Repo, *args: str, env: Mapping[str, str] | None = None) -> str:
+    import git
     try:
         return repo.git.execute(["git", *args], env=env, strip_newline_in_stdout=False)
     except git.GitCommandError as exc:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -196,3 +199,27 @@ def test_abort_at_a_prompt_exits_130() -> None:
     result = ftops("ask", group=group, stdin="n\n")
     assert result.exit_code == 130
     assert result.stderr.strip() == "Interrupted."
+
+
+SLOW_IMPORTS = ("openai", "deepdiff", "git", "werkzeug")
+_PROBE = """
+import contextlib, io, sys
+from ftops.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        pass
+print(",".join(m for m in {names!r} if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["schema"], ["validate"]])
+def test_fast_commands_do_not_import_the_sdk_git_or_the_emulator(
+        argv: list[str], tmp_path: Path) -> None:
+    """The import rule behind startup_bench's targets (timing itself lives in benchmarks/)."""
+    shutil.copytree(Path(__file__).resolve().parents[1] / "specs", tmp_path / "specs")
+    git.Repo.init(tmp_path).close()
+    probe = subprocess.run([sys.executable, "-c", _PROBE.format(names=SLOW_IMPORTS), *argv],
+                           cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "", probe.stdout
