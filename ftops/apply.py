@@ -3,8 +3,8 @@ upload a dataset twice or train one fingerprint twice.
 
 The rule for every create: look first, create only if nothing is there, look again afterwards and,
 if a retry or a concurrent apply made duplicates, keep the oldest and remove the rest. One look
-serves every create of a round (see ``_Pipeline``). Every apply also mends duplicates that an
-earlier crash left behind.
+serves every create of a round (see :mod:`ftops.pipeline`). Every apply also mends duplicates
+that an earlier crash left behind.
 """
 
 from __future__ import annotations
@@ -17,19 +17,17 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Generic, TypeVar
 
 import openai
 
 from ftops.errors import FtopsError
+from ftops.follow import Report
+from ftops.follow import follow as follow  # re-exported: ftops.engine follows jobs from here
 from ftops.identity import dataset_filename, sha256_from_filename
+from ftops.pipeline import Create, Pipeline
 from ftops.plan import Action, ActionType, Kind, Plan
 from ftops.remote import Remote
 from ftops.state import Actual, Job, RemoteFile
-
-Report = Callable[[str], None]
-S = TypeVar("S")  # what a look returns
-POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -104,93 +102,6 @@ def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outc
                 dedupe_jobs(remote, jobs, fingerprint, outcome)
 
 
-def follow(remote: Remote, name: str, job_id: str, *, report: Report,
-           deadline: float | None) -> Job:
-    """Poll a job until it ends (or the monotonic ``deadline`` passes), reporting new events."""
-    seen: set[str] = set()
-    while True:
-        job = remote.job(job_id)
-        for event in remote.events(job_id):
-            if event.id not in seen:
-                seen.add(event.id)
-                report(f"model {name}: {event.message}")
-        if not job.live:
-            return job
-        if deadline is not None and time.monotonic() > deadline:
-            raise FtopsError(f"timed out waiting for job {job_id} of model {name}",
-                             hint="`ftops wait` follows it further")
-        time.sleep(POLL_SECONDS)
-
-
-@dataclass(eq=False)
-class _Create:
-    """One create in a pipeline: ``action`` plus what its create left to settle."""
-
-    action: Action
-    result: object = None  # what the create returned
-    # Any failed create is settled by the next look before it is reported: a 5xx sent after the
-    # create, or a reply lost on the way back, may hide one that happened.
-    failure: Exception | None = None
-
-
-class _Pipeline(Generic[S]):
-    """Creates what a look shows missing, ``slots`` requests at a time.
-
-    Each round sends one look together with up to ``slots - 1`` creates (one at a time when
-    ``slots`` is 1). Every create is checked by a look begun after it was chosen and settled by a
-    look begun after it returned, the same rule as look / create / look per item, but one look
-    serves every create of a round, so N slots send more than N times the creates of one.
-    """
-
-    def __init__(self, pool: ThreadPoolExecutor, slots: int, *,
-                 look: Callable[[], S],
-                 check: Callable[[_Create, S], bool],
-                 create: Callable[[_Create], None],
-                 settle: Callable[[_Create, S], None]) -> None:
-        self.pool, self.slots = pool, slots
-        self.look, self.check, self.create, self.settle = look, check, create, settle
-
-    def run(self, actions: list[Action]) -> None:
-        waiting = [_Create(a) for a in actions]
-        per_round = max(1, self.slots - 1)
-        to_create: list[_Create] = []
-        settling: list[_Create] = []
-        errors: list[Exception] = []
-        while waiting or to_create or settling:
-            checking, waiting = waiting[:per_round], waiting[per_round:]
-            creating, to_create = to_create, []
-            if self.slots == 1:  # nothing to overlap: the create, then the look that settles it
-                self._wait([self.pool.submit(self._create, item) for item in creating])
-                settling += creating
-                creating = []
-            sent = [self.pool.submit(self._create, item) for item in creating]
-            looked = self.pool.submit(self.look)
-            self._wait(sent)  # whatever the look does, no create is left unobserved
-            snapshot = looked.result()
-            for item in settling:
-                try:
-                    self.settle(item, snapshot)
-                except Exception as exc:  # reported once the pipeline has drained
-                    errors.append(exc)
-            settling = creating
-            to_create = [item for item in checking if not self.check(item, snapshot)]
-            if errors:  # start nothing new once something failed
-                waiting, to_create = [], []
-        if errors:
-            raise errors[0]
-
-    @staticmethod
-    def _wait(futures: list[Future[None]]) -> None:
-        for future in futures:
-            future.result()
-
-    def _create(self, item: _Create) -> None:
-        try:
-            self.create(item)
-        except Exception as exc:  # settled by the next look: it may have happened after all
-            item.failure = exc
-
-
 class Executor:
     """Runs one plan's actions: uploads, then models (parents before children), then prunes.
 
@@ -232,13 +143,13 @@ class Executor:
     def upload_all(self, pool: ThreadPoolExecutor, actions: list[Action]) -> None:
         for provider, group in self._by_provider(actions).items():
             remote = self.remote(provider)
-            _Pipeline(pool, self.parallel, look=remote.files,
+            Pipeline(pool, self.parallel, look=remote.files,
                       check=lambda item, files, r=remote: self._uploaded(r, item, files, False),
                       create=lambda item, r=remote: self._upload(r, item),
                       settle=lambda item, files, r=remote: self._settle_upload(r, item, files),
                       ).run(group)
 
-    def _uploaded(self, remote: Remote, item: _Create, files: tuple[RemoteFile, ...],
+    def _uploaded(self, remote: Remote, item: Create, files: tuple[RemoteFile, ...],
                   after: bool) -> bool:
         up = item.action.upload
         assert up is not None
@@ -250,13 +161,13 @@ class Executor:
             (self.outcome.uploaded if after else self.outcome.reused).append(up.path)
         return True
 
-    def _upload(self, remote: Remote, item: _Create) -> None:
+    def _upload(self, remote: Remote, item: Create) -> None:
         up = item.action.upload
         assert up is not None
         self.report(f"uploading {up.path} ({up.size} bytes) as {up.filename}")
         remote.upload(self.root / up.path, up.sha256, parallel=self.parallel)
 
-    def _settle_upload(self, remote: Remote, item: _Create,
+    def _settle_upload(self, remote: Remote, item: Create,
                        files: tuple[RemoteFile, ...]) -> None:
         if self._uploaded(remote, item, files, True):
             return
@@ -292,14 +203,14 @@ class Executor:
         for provider, group in self._by_provider(ready).items():
             remote = self.remote(provider)
             since = self.jobs_since.get(provider, 0)
-            _Pipeline(pool, self.parallel, look=lambda r=remote, s=since: r.recent_jobs(s),
+            Pipeline(pool, self.parallel, look=lambda r=remote, s=since: r.recent_jobs(s),
                       check=lambda item, found, r=remote: self._job_exists(r, item, found, jobs),
                       create=lambda item, r=remote: self._create_job(r, item),
                       settle=lambda item, found, r=remote: self._settle_job(r, item, found, jobs),
                       ).run(group)
         return jobs
 
-    def _job_exists(self, remote: Remote, item: _Create, found: tuple[Job, ...],
+    def _job_exists(self, remote: Remote, item: Create, found: tuple[Job, ...],
                     jobs: dict[str, str]) -> bool:
         training = item.action.training
         assert training is not None
@@ -310,7 +221,7 @@ class Executor:
         jobs[item.action.address] = existing.id
         return True
 
-    def _create_job(self, remote: Remote, item: _Create) -> None:
+    def _create_job(self, remote: Remote, item: Create) -> None:
         try:
             try:
                 item.result = self._job_request(remote, item.action)
@@ -357,7 +268,7 @@ class Executor:
             if same:
                 self.file_ids[(action.provider, ref.sha256)] = same[0].id
 
-    def _settle_job(self, remote: Remote, item: _Create, found: tuple[Job, ...],
+    def _settle_job(self, remote: Remote, item: Create, found: tuple[Job, ...],
                     jobs: dict[str, str]) -> None:
         if isinstance(item.result, openai.RateLimitError):
             return

@@ -15,6 +15,7 @@ from typing import Any
 
 from ftops.errors import FtopsError
 from ftops.identity import canonical_json, sha256_text
+from ftops.inputs import Inputs
 from ftops.state import DEFAULT_PROVIDER, HyperValue
 
 FORMAT_VERSION = 1
@@ -292,61 +293,6 @@ class Notice:
 
 
 @dataclass(frozen=True)
-class Inputs:
-    """What the planner read that decides actions. Remote keys are ``provider/id``.
-
-    Jobs are recorded by status class (``live`` or the terminal status), so a running job's
-    progress does not make a saved plan stale, but it finishing does.
-    """
-
-    datasets: Mapping[str, str] = field(default_factory=dict)  # name -> sha256
-    models: Mapping[str, str] = field(default_factory=dict)  # name -> fingerprint
-    jobs: Mapping[str, str] = field(default_factory=dict)  # job -> status class
-    files: Mapping[str, str] = field(default_factory=dict)  # file -> file name
-    fine_tuned_models: tuple[str, ...] = ()
-    prune: bool = False
-    allow_delete_models: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "datasets": dict(sorted(self.datasets.items())),
-            "models": dict(sorted(self.models.items())),
-            "jobs": dict(sorted(self.jobs.items())),
-            "files": dict(sorted(self.files.items())),
-            "fine_tuned_models": sorted(self.fine_tuned_models),
-            "prune": self.prune,
-            "allow_delete_models": self.allow_delete_models,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Inputs:
-        return cls(
-            datasets=dict(raw["datasets"]),
-            models=dict(raw["models"]),
-            jobs=dict(raw["jobs"]),
-            files=dict(raw["files"]),
-            fine_tuned_models=tuple(raw["fine_tuned_models"]),
-            prune=raw["prune"],
-            allow_delete_models=raw["allow_delete_models"],
-        )
-
-
-def _mapping_drift(what: str, saved: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
-    reasons = []
-    for key in sorted(set(saved) | set(now)):
-        before, after = saved.get(key), now.get(key)
-        if before == after:
-            continue
-        if before is None:
-            reasons.append(f"{what} {key} appeared ({after})")
-        elif after is None:
-            reasons.append(f"{what} {key} is gone (was {before})")
-        else:
-            reasons.append(f"{what} {key} changed: {before} -> {after}")
-    return reasons
-
-
-@dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
     warnings: tuple[Notice, ...] = ()
@@ -396,20 +342,7 @@ class Plan:
 
     def is_stale_against(self, other: Plan) -> list[str]:
         """Why this (saved) plan no longer matches ``other`` (a fresh plan); [] if it does."""
-        mine, theirs = self.inputs, other.inputs
-        reasons = [
-            *_mapping_drift("dataset", mine.datasets, theirs.datasets),
-            *_mapping_drift("model", mine.models, theirs.models),
-            *_mapping_drift("job", mine.jobs, theirs.jobs),
-            *_mapping_drift("file", mine.files, theirs.files),
-        ]
-        for gone in sorted(set(mine.fine_tuned_models) - set(theirs.fine_tuned_models)):
-            reasons.append(f"fine-tuned model {gone} is gone")
-        for new in sorted(set(theirs.fine_tuned_models) - set(mine.fine_tuned_models)):
-            reasons.append(f"fine-tuned model {new} appeared")
-        if (mine.prune, mine.allow_delete_models) != (theirs.prune, theirs.allow_delete_models):
-            reasons.append("planned with different prune options")
-        return reasons
+        return self.inputs.stale_reasons(other.inputs)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,13 +7,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
-from deepdiff.helper import NotPresent
-
-from ftops.errors import FtopsError, redact
+from ftops.changes import diff, job_error, labels, suffix_of
+from ftops.errors import FtopsError
 from ftops.identity import (
     FINE_TUNE_PURPOSE,
-    RESERVED_PREFIX,
     dataset_filename,
     fingerprints,
     is_dataset_file,
@@ -21,6 +18,7 @@ from ftops.identity import (
     normalize_hyperparameters,
     sha256_from_filename,
 )
+from ftops.inputs import Inputs
 from ftops.lifecycle import Calendar
 from ftops.plan import (
     STARTS_JOB,
@@ -29,13 +27,13 @@ from ftops.plan import (
     Change,
     DatasetRef,
     Display,
-    Inputs,
     Kind,
     Notice,
     Plan,
     Training,
     Upload,
 )
+from ftops.prune import prune_actions
 from ftops.state import Actual, Desired, DesiredModel, Job, RemoteFile
 
 
@@ -70,30 +68,6 @@ class _Needed:
     @property
     def upload_address(self) -> str:
         return Action(ActionType.UPLOAD, Kind.DATASET, self.names[0], self.provider).address
-
-
-def _labels(metadata: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in metadata.items() if not k.startswith(RESERVED_PREFIX)}
-
-
-def _suffix_of(fine_tuned_model: str | None) -> tuple[bool, str | None]:
-    """(known, suffix) from ``ft:<base>:<org>:<suffix>:<id>``; jobs do not report the suffix."""
-    parts = (fine_tuned_model or "").split(":")
-    if len(parts) != 5 or parts[0] != "ft":
-        return False, None
-    return True, parts[3] or None
-
-
-def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change, ...]:
-    tree = DeepDiff(dict(before), dict(after), view="tree")
-    changes = []
-    for items in tree.values():
-        for item in items:
-            path = ".".join(str(p) for p in item.path(output_format="list"))
-            old = None if isinstance(item.t1, NotPresent) else item.t1
-            new = None if isinstance(item.t2, NotPresent) else item.t2
-            changes.append(Change(path=path, before=old, after=new))
-    return tuple(sorted(changes, key=lambda c: c.path))
 
 
 class _Planner:
@@ -266,7 +240,7 @@ class _Planner:
                 status=current.status if current else None,
                 model_id=(current.fine_tuned_model if current and kind in
                           (ActionType.OK, ActionType.RETIRED) else None),
-                error=_job_error(current) if kind == ActionType.RETRY and current else None,
+                error=job_error(current) if kind == ActionType.RETRY and current else None,
                 cost_usd=model.estimated_cost_usd if kind in STARTS_JOB else None,
                 note=(f"stopped answering on {retired.isoformat()}: its base "
                       f"{self.calendar.root_base(model)} has shut down; see `ftops migrate`"
@@ -288,8 +262,8 @@ class _Planner:
         if previous is not None:
             return self._changes(model, fingerprint, previous, base)
         if current is not None and kind in (ActionType.OK, ActionType.PENDING):
-            return _diff({"metadata": _labels(current.metadata)},
-                         {"metadata": dict(model.metadata)})
+            return diff({"metadata": labels(current.metadata)},
+                        {"metadata": dict(model.metadata)})
         return ()
 
     def _training(self, model: DesiredModel, fingerprint: str, base: str | None,
@@ -341,7 +315,7 @@ class _Planner:
             "validation": (self._file_hash(previous.provider, previous.validation_file)
                            if previous.validation_file else None),
             "method": previous.method,
-            "metadata": _labels(previous.metadata),
+            "metadata": labels(previous.metadata),
         }
         after: dict[str, Any] = {
             "base": base or f"(model.{model.parent} once trained)",
@@ -356,10 +330,10 @@ class _Planner:
         after["hyperparameters"] = new_h
         if model.seed is not None:
             before["seed"], after["seed"] = previous.seed, model.seed
-        known, old_suffix = _suffix_of(previous.fine_tuned_model)
+        known, old_suffix = suffix_of(previous.fine_tuned_model)
         if known:
             before["suffix"], after["suffix"] = old_suffix, model.suffix
-        changes = _diff(before, after)
+        changes = diff(before, after)
         if changes:
             return changes
         return (Change("fingerprint", previous.metadata.get("ftops_fingerprint"), fingerprint),)
@@ -396,49 +370,10 @@ class _Planner:
     def _prune(
         self, needed: Mapping[tuple[str, str], _Needed], allow_delete_models: bool
     ) -> list[Action]:
-        declared = {m.name for m in self.desired.models}
-        claimed = {(m.provider, self.fingerprints[m.name]) for m in self.desired.models}
-
-        def undeclared(job: Job) -> bool:
-            return (job.metadata["ftops_model"] not in declared
-                    and (job.provider, job.metadata.get("ftops_fingerprint")) not in claimed)
-
-        live = [j for j in self.actual.jobs if j.live]
-        actions = [
-            Action(ActionType.CANCEL, Kind.JOB, j.id, j.provider, job_id=j.id,
-                   display=Display(status=j.status, note=_gone(j)))
-            for j in sorted(self.jobs, key=lambda j: (j.provider, j.id))
-            if j.live and undeclared(j)
-        ]
-        keep = {(n.provider, n.file.id) for n in needed.values() if n.file is not None}
-        keep |= {(j.provider, f) for j in live for f in (j.training_file, j.validation_file) if f}
-        actions += [
-            Action(ActionType.DELETE, Kind.FILE, f.id, f.provider,
-                   display=Display(note=f"dataset file {f.filename[:18]}… is not used by "
-                                        "any declared model"))
-            for f in sorted(self.actual.files, key=lambda f: (f.provider, f.id))
-            if f.purpose == FINE_TUNE_PURPOSE and sha256_from_filename(f.filename)
-            and (f.provider, f.id) not in keep
-        ]
-        existing = {(m.provider, m.id) for m in self.actual.models}
-        in_use = {(m.provider, m.base) for m in self.desired.models if m.parent is None}
-        in_use |= {(j.provider, j.model) for j in live}
-        orphans = [j for j in sorted(self.jobs, key=lambda j: (j.provider, j.id))
-                   if j.status == "succeeded" and j.fine_tuned_model and undeclared(j)
-                   and (j.provider, j.fine_tuned_model) in existing
-                   and (j.provider, j.fine_tuned_model) not in in_use]
-        if allow_delete_models:
-            actions += [
-                Action(ActionType.DELETE, Kind.FINE_TUNED_MODEL, str(j.fine_tuned_model),
-                       j.provider, job_id=j.id, display=Display(note=_gone(j)))
-                for j in orphans
-            ]
-        elif orphans:
-            ids = ", ".join(str(j.fine_tuned_model) for j in orphans)
-            self.warnings.append(Notice(
-                "models_kept", "prune",
-                f"kept {len(orphans)} fine-tuned model(s) of models no longer declared ({ids}); "
-                "pass --allow-delete-models to delete them"))
+        needed_files = {(n.provider, n.file.id) for n in needed.values() if n.file is not None}
+        actions, warnings = prune_actions(self.desired, self.actual, self.jobs, self.fingerprints,
+                                          needed_files, allow_delete_models=allow_delete_models)
+        self.warnings += warnings
         return actions
 
     # -- inputs -----------------------------------------------------------------------------
@@ -458,17 +393,6 @@ class _Planner:
             prune=prune,
             allow_delete_models=allow_delete_models,
         )
-
-
-def _gone(job: Job) -> str:
-    return f"model {job.metadata['ftops_model']} is no longer declared"
-
-
-def _job_error(job: Job) -> str:
-    if job.error is None:
-        return "failed without an error message"
-    # API error messages are copied into plans and PR comments; never let a key ride along.
-    return redact(f"{job.error.code}: {job.error.message}")
 
 
 def _sorted_notices(notices: Iterable[Notice]) -> tuple[Notice, ...]:

@@ -1,0 +1,31 @@
+"""Following a fine-tuning job: poll it until it ends, reporting each new event once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ftops.errors import FtopsError
+from ftops.remote import Remote
+from ftops.state import Job
+
+Report = Callable[[str], None]
+POLL_SECONDS = 1.0
+
+
+def follow(remote: Remote, name: str, job_id: str, *, report: Report,
+           deadline: float | None) -> Job:
+    """Poll a job until it ends (or the monotonic ``deadline`` passes), reporting new events."""
+    seen: set[str] = set()
+    while True:
+        job = remote.job(job_id)
+        for event in remote.events(job_id):
+            if event.id not in seen:
+                seen.add(event.id)
+                report(f"model {name}: {event.message}")
+        if not job.live:
+            return job
+        if deadline is not None and time.monotonic() > deadline:
+            raise FtopsError(f"timed out waiting for job {job_id} of model {name}",
+                             hint="`ftops wait` follows it further")
+        time.sleep(POLL_SECONDS)
