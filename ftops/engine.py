@@ -15,7 +15,7 @@ from pathlib import Path
 
 import openai
 
-from ftops import clock, datasets, gitinfo, lock, planner, providers
+from ftops import clock, datasets, emulated, gitinfo, lock, planner, providers
 from ftops.apply import Executor, Outcome, follow, mend_duplicates
 from ftops.errors import FtopsError, redact
 from ftops.identity import fingerprints
@@ -130,7 +130,7 @@ def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
     with ``emulator``, each on its own embedded emulator."""
     names = {m.provider for m in project.desired.models} or {DEFAULT_PROVIDER}
     repo = project.desired.repo
-    with providers.connections(project.spec.providers, names,
+    with emulated.connections(project.spec.providers, names,
                                emulator_root=project.root if emulator else None,
                                job_seconds=job_seconds, max_retries=max_retries) as conns:
         yield {name: Remote(c.client, repo=repo, provider=name, features=c.features,

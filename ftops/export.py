@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from ftops import engine, lock, providers
+from ftops import emulated, engine, lock
 from ftops.actions import results_csv
 from ftops.errors import FtopsError
 from ftops.identity import RESERVED_PREFIX, fingerprints, model_fingerprint
@@ -291,7 +291,7 @@ def import_jobs(specs: Path, job_ids: Iterable[str], *, names: Iterable[str] = (
     models: dict[str, Any] = {}
     adopted: dict[str, str] = {}
     try:
-        with providers.connections(
+        with emulated.connections(
                 [chosen], [provider],
                 emulator_root=project.root if emulator else None) as conns:
             remote = Remote(conns[provider].client, repo=repo, provider=provider,

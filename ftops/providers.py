@@ -22,9 +22,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -33,13 +32,11 @@ from openai import OpenAI
 
 from ftops.errors import FtopsError
 from ftops.spec import Provider, ResolvedModel
-from ftops.state import DEFAULT_PROVIDER
 
 T = TypeVar("T")
 Support = Literal["yes", "probe"]
 Feature = Literal["metadata_filter", "uploads"]
 
-EMULATOR_KEY = "sk-emulator"  # the embedded emulator accepts any key; this one is not secret
 # AzureOpenAI reads this variable itself; naming it lets the missing-key error say so.
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
 _FEATURE_TEXT: dict[str, tuple[str, str]] = {
@@ -134,42 +131,20 @@ def make_client(provider: Provider, *, env: Mapping[str, str] | None = None,
                   project=provider.project, max_retries=max_retries, http_client=http_client)
 
 
-def emulator_state(root: Path, name: str) -> Path:
-    """Where ``--emulator`` keeps a provider's account; ``openai`` keeps its historical file."""
-    folder = root / ".ftops" / "emulator"
-    return folder / ("state.json" if name == DEFAULT_PROVIDER else f"state-{name}.json")
-
-
 @contextmanager
 def connections(providers: Iterable[Provider], names: Iterable[str], *,
-                emulator_root: Path | None = None, job_seconds: float = 3.0,
                 max_retries: int = 2) -> Iterator[dict[str, Connection]]:
-    """A connection per named provider. With ``emulator_root``, each provider gets its own
-    in-process emulator (Azure's dialect for ``type: azure``), its state kept under the root."""
+    """A connection per named provider, each with its own client (``--emulator`` runs are
+    connected by ``ftops.emulated``, which starts the servers)."""
     declared = {p.name: p for p in providers}
     chosen = [declared[name] for name in sorted(set(names))]
-    if emulator_root is None:
-        yield {p.name: Connection(make_client(p, max_retries=max_retries),
-                                  Features(p.name, CAPABILITIES[kind(p)]), p.type)
-               for p in chosen}
-        return
-    from ftops.emulator import Emulator  # only the --emulator path needs the server
+    yield {p.name: connection(p, make_client(p, max_retries=max_retries)) for p in chosen}
 
-    with ExitStack() as stack:
-        out: dict[str, Connection] = {}
-        for p in chosen:
-            state = emulator_state(emulator_root, p.name)
-            state.parent.mkdir(parents=True, exist_ok=True)
-            server = stack.enter_context(Emulator(
-                state_path=state, job_seconds=job_seconds,
-                flavor="azure" if p.type == "azure" else "openai"))
-            local = Provider(p.name, p.type, None if p.type == "azure" else server.base_url,
-                             server.url if p.type == "azure" else None, p.api_version,
-                             "FTOPS_EMULATOR_KEY", p.file, p.line)
-            client = make_client(local, env={"FTOPS_EMULATOR_KEY": EMULATOR_KEY},
-                                 max_retries=max_retries)
-            out[p.name] = Connection(client, Features(p.name, CAPABILITIES[kind(p)]), p.type)
-        yield out
+
+def connection(provider: Provider, client: OpenAI) -> Connection:
+    """``client`` with the features the provider's kind of endpoint is known to offer."""
+    return Connection(client, Features(provider.name, CAPABILITIES[kind(provider)]),
+                      provider.type)
 
 
 def adoptions(models: Iterable[ResolvedModel], *, repo: str,
