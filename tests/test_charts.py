@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from ftops.charts import MAX_POINTS, loss_chart_markdown
 from ftops.errors import FtopsError
+from ftops.render.charts import MAX_POINTS, loss_chart_markdown
 
 HEADER = "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n"
 

@@ -1,0 +1,102 @@
+"""What the terminal and the markdown views of a Plan share: marks, short values, one line of
+details per action, the summary line. Pure: data in, str out."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ftops.plan import STARTS_JOB, Action, ActionType, Plan
+
+MARK = {
+    ActionType.UPLOAD: "+",
+    ActionType.TRAIN: "+",
+    ActionType.REPLACE: "~",
+    ActionType.RETRY: "~",
+    ActionType.CANCEL: "-",
+    ActionType.DELETE: "-",
+    ActionType.OK: "=",
+    ActionType.RETIRED: "!",
+    ActionType.PENDING: "*",
+    ActionType.BLOCKED: "#",
+}
+EMOJI = {"+": "➕", "~": "🔁", "-": "➖", "=": "✅", "!": "⛔", "*": "⏳", "#": "⏸️"}
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def short(value: Any) -> str:
+    """Values as people read them; 64-hex hashes cut to 12 characters like git does."""
+    if value is None:
+        return "(none)"
+    text = str(value)
+    return text[:12] if _HASH.fullmatch(text) else text
+
+
+def _size(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
+    amount = size / 1000
+    for unit in ("KB", "MB"):
+        if amount < 1000:
+            return f"{amount:.1f} {unit}"
+        amount /= 1000
+    return f"{amount:.1f} GB"
+
+
+def _cost(action: Action) -> str:
+    cost = action.display.cost_usd
+    return "cost unknown" if cost is None else f"est. ${cost:.2f}"
+
+
+def details(action: Action) -> str:
+    """One short line saying what the action is about."""
+    d = action.display
+    parts: list[str] = []
+    if action.upload is not None:
+        parts.append(f"sha256 {short(action.upload.sha256)}, {_size(action.upload.size)}")
+        if len(action.upload.datasets) > 1:
+            parts.append("also " + ", ".join(action.upload.datasets[1:]))
+    elif action.action in (ActionType.OK, ActionType.RETIRED):
+        parts.append(d.model_id or "(no model id reported)")
+    elif action.action == ActionType.PENDING:
+        parts.append(f"{d.status} ({action.job_id})")
+    elif action.action == ActionType.RETRY:
+        parts.append(f"job {action.job_id} failed: {d.error}")
+    elif action.action == ActionType.TRAIN and action.training is not None:
+        base = action.training.base or f"model.{action.training.parent}"
+        parts.append(f"from {base}")
+    if d.note:
+        parts.append(d.note)
+    if action.action in STARTS_JOB:
+        parts.append(_cost(action))
+    return "; ".join(parts)
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.summary
+    line = ", ".join(f"{counts[k]} to {k}" for k in ("upload", "train", "replace", "delete"))
+    extra = [f"{counts[k]} to {k}" for k in ("retry", "cancel") if counts[k]]
+    extra += [f"{counts[k]} {k}" for k in ("blocked", "retired") if counts[k]]
+    return ", ".join([line, *extra])
+
+
+def as_of_line(day: str) -> str:
+    """The first line of a run on a pinned day: dates decide actions, so say which one."""
+    return f"as of {day} (FTOPS_TODAY)"
+
+
+def cost_line(plan: Plan) -> str:
+    unknown = any(a.action in STARTS_JOB and a.display.cost_usd is None for a in plan.actions)
+    return f"${plan.estimated_cost_usd:.2f}" + (" + unknown" if unknown else "")
+
+
+def cell(value: Any) -> str:
+    """Text safe inside a table cell: no row breaks, no HTML, no column breaks."""
+    text = " ".join(str(value).split())
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def code(value: Any) -> str:
+    return "`" + cell(short(value)).replace("`", "'") + "`"
+
+
