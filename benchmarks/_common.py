@@ -16,7 +16,7 @@ import git
 import openai
 
 from ftops.emulator import Emulator
-from ftops.remote import Remote
+from ftops.providers import Remote
 
 BASE_MODEL = "gpt-4o-mini-2024-07-18"
 BENCH_KEY = "sk-bench"  # the emulator accepts any key; this one is not secret

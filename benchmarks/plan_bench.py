@@ -33,7 +33,7 @@ from ftops import engine
 from ftops.emulator import Emulator
 from ftops.identity import sha256_text
 from ftops.plan import ActionType, Plan, Training
-from ftops.remote import JOBS_PAGE, Remote
+from ftops.providers import JOBS_PAGE, Remote
 
 
 def fill(project: engine.Project, remote: Remote, models: int, jobs: int) -> Plan:

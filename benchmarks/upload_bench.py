@@ -36,7 +36,7 @@ from pathlib import Path
 from _common import chat_jsonl, machine_note, print_table, sdk_client, stopwatch
 
 from ftops.emulator import Emulator
-from ftops.remote import MULTIPART_THRESHOLD, PART_SIZE, Remote
+from ftops.providers import MULTIPART_THRESHOLD, PART_SIZE, Remote
 
 MIB = 1 << 20
 

@@ -21,14 +21,14 @@ from pathlib import Path
 
 from ftops import engine, evals, github, gitinfo, lock, render
 from ftops.apply import Outcome
-from ftops.charts import loss_chart_markdown
 from ftops.cost import default_epochs
 from ftops.datadiff import dataset_diff, dataset_diff_markdown
 from ftops.errors import FtopsError
 from ftops.formats import check
 from ftops.github import ActionsContext, Comment
 from ftops.plan import Notice, Plan
-from ftops.remote import Remote
+from ftops.providers import Remote
+from ftops.render.charts import loss_chart_markdown
 from ftops.spec import ResolvedModel
 from ftops.tokens import TokenCounter, get_encoding
 from ftops.validate import ValidationReport, validate
@@ -390,7 +390,7 @@ def loss_markdown(project: engine.Project, remotes: Mapping[str, Remote],
 
 def results_csv(remote: Remote, job_id: str) -> str | None:
     """The job's first results file. OpenAI serves it base64-encoded; the emulator as CSV."""
-    files = remote.client.fine_tuning.jobs.retrieve(job_id).result_files or []
+    files = remote.result_files(job_id)
     if not files:
         return None
     text = remote.file_text(files[0])

@@ -16,7 +16,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import openai
 
@@ -26,7 +28,7 @@ from ftops.follow import follow as follow  # re-exported: ftops.engine follows j
 from ftops.identity import dataset_filename, sha256_from_filename
 from ftops.pipeline import Create, Pipeline
 from ftops.plan import Action, ActionType, Kind, Plan
-from ftops.remote import Remote
+from ftops.providers import Remote
 from ftops.state import Actual, Job, RemoteFile
 
 
@@ -48,7 +50,10 @@ class Outcome:
         return not self.failed
 
 
-def _oldest_first(items: list[RemoteFile] | list[Job]) -> list:  # type: ignore[type-arg]
+_Listed = TypeVar("_Listed", RemoteFile, Job)
+
+
+def _oldest_first(items: list[_Listed]) -> list[_Listed]:
     return sorted(items, key=lambda x: (x.created_at, x.id))
 
 
@@ -58,7 +63,7 @@ def dedupe_files(remote: Remote, files: tuple[RemoteFile, ...], sha256: str, siz
     name = dataset_filename(sha256)
     same = _oldest_first([f for f in files if f.filename == name and f.bytes == size])
     for extra in same[1:]:
-        _ignore_missing(lambda f=extra: remote.delete_file(f.id))
+        _ignore_missing(partial(remote.delete_file, extra.id))
         with outcome.lock:
             outcome.deduplicated.append(f"file {extra.id} (duplicate of {same[0].id})")
     return same[0] if same else None
@@ -73,7 +78,7 @@ def dedupe_jobs(remote: Remote, jobs: tuple[Job, ...], fingerprint: str,
         return None
     for extra in keepers[1:]:
         if extra.live:
-            _ignore_missing(lambda j=extra: remote.cancel_job(j.id))
+            _ignore_missing(partial(remote.cancel_job, extra.id))
             with outcome.lock:
                 outcome.deduplicated.append(f"job {extra.id} (duplicate of {keepers[0].id})")
     return keepers[0]
@@ -144,9 +149,9 @@ class Executor:
         for provider, group in self._by_provider(actions).items():
             remote = self.remote(provider)
             Pipeline(pool, self.parallel, look=remote.files,
-                      check=lambda item, files, r=remote: self._uploaded(r, item, files, False),
-                      create=lambda item, r=remote: self._upload(r, item),
-                      settle=lambda item, files, r=remote: self._settle_upload(r, item, files),
+                      check=partial(self._uploaded, remote, after=False),
+                      create=partial(self._upload, remote),
+                      settle=partial(self._settle_upload, remote),
                       ).run(group)
 
     def _uploaded(self, remote: Remote, item: Create, files: tuple[RemoteFile, ...],
@@ -203,10 +208,10 @@ class Executor:
         for provider, group in self._by_provider(ready).items():
             remote = self.remote(provider)
             since = self.jobs_since.get(provider, 0)
-            Pipeline(pool, self.parallel, look=lambda r=remote, s=since: r.recent_jobs(s),
-                      check=lambda item, found, r=remote: self._job_exists(r, item, found, jobs),
-                      create=lambda item, r=remote: self._create_job(r, item),
-                      settle=lambda item, found, r=remote: self._settle_job(r, item, found, jobs),
+            Pipeline(pool, self.parallel, look=partial(remote.recent_jobs, since),
+                      check=partial(self._job_exists, remote, jobs=jobs),
+                      create=partial(self._create_job, remote),
+                      settle=partial(self._settle_job, remote, jobs=jobs),
                       ).run(group)
         return jobs
 

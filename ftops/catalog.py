@@ -9,6 +9,8 @@ from importlib import resources
 
 import yaml
 
+from ftops.modelid import parse_fine_tuned
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -25,7 +27,7 @@ class ModelInfo:
 
     def inference_prices(self, model_id: str) -> tuple[float, float] | None:
         """USD per 1M input and output tokens for ``model_id`` (a fine-tune of this base, or it)."""
-        prefix = "fine_tuned_" if model_id.startswith("ft:") else ""
+        prefix = "fine_tuned_" if parse_fine_tuned(model_id) is not None else ""
         prices = self.inference_usd_per_1m
         if f"{prefix}input" not in prices or f"{prefix}output" not in prices:
             return None
@@ -86,10 +88,8 @@ class Catalog:
 def root_base(model_id: str) -> str:
     """``ft:<base>:<org>:<suffix>:<id>`` (OpenAI) or ``<base>.ft-<hex>`` (Azure) -> ``<base>``;
     any other id is returned unchanged."""
-    if model_id.startswith("ft:"):
-        return model_id.split(":")[1]
-    head, sep, _ = model_id.partition(".ft-")
-    return head if sep and head else model_id
+    parsed = parse_fine_tuned(model_id)
+    return parsed.base if parsed else model_id
 
 
 def _date(value: object) -> dt.date | None:

@@ -11,6 +11,7 @@ from deepdiff.helper import NotPresent
 
 from ftops.errors import redact
 from ftops.identity import RESERVED_PREFIX
+from ftops.modelid import parse_fine_tuned
 from ftops.plan import Change
 from ftops.state import Job
 
@@ -21,11 +22,15 @@ def labels(metadata: Mapping[str, str]) -> dict[str, str]:
 
 
 def suffix_of(fine_tuned_model: str | None) -> tuple[bool, str | None]:
-    """(known, suffix) from ``ft:<base>:<org>:<suffix>:<id>``; jobs do not report the suffix."""
-    parts = (fine_tuned_model or "").split(":")
-    if len(parts) != 5 or parts[0] != "ft":
+    """(known, suffix) from ``ft:<base>:<org>:<suffix>:<id>``; jobs do not report the suffix.
+
+    Azure's ids are not read: whether they carry the suffix verbatim is unverified, and a suffix
+    misread would show as a change on every plan and retrain the model on every apply.
+    """
+    parsed = parse_fine_tuned(fine_tuned_model or "")
+    if parsed is None or parsed.azure:
         return False, None
-    return True, parts[3] or None
+    return True, parsed.suffix
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change, ...]:

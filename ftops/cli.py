@@ -8,15 +8,16 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from ftops import __version__
 from ftops.errors import ExitCode, FtopsError, env_secrets, redact
 
+_F = TypeVar("_F", bound=Callable[..., Any])  # a command's function, under its decorators
 LOG_DIR = Path(".ftops") / "logs"  # relative: crash logs go to the directory ftops ran in
 
 
@@ -28,14 +29,14 @@ class _Group(click.Group):
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:
         if not standalone_mode:  # the caller handles errors itself: click's behaviour, as is
-            return super().main(args, prog_name, complete_var, False, windows_expand_args,
-                                **extra)
+            return super().main(args, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
         # click's standalone mode would exit 2 on usage errors, but 2 means "changes pending"
         # for `plan --detailed-exitcode`; so run click non-standalone and map every outcome
         # here. SystemExit (a command's own exit code) is not caught: it passes through.
         try:
-            rv = super().main(args, prog_name, complete_var, False, windows_expand_args,
-                              **extra)
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False,
+                              windows_expand_args=windows_expand_args, **extra)
         except (Exception, KeyboardInterrupt) as exc:
             # Chained, so an in-process caller (CliRunner) can still reach the original.
             raise SystemExit(int(_report(exc))) from exc
@@ -233,8 +234,8 @@ _prune_options = [
 ]
 
 
-def _with(options: list[Any]) -> Any:
-    def decorate(fn: Any) -> Any:
+def _with(options: Sequence[Callable[[_F], _F]]) -> Callable[[_F], _F]:
+    def decorate(fn: _F) -> _F:
         for option in reversed(options):
             fn = option(fn)
         return fn

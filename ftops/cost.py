@@ -13,6 +13,7 @@ MIN_TARGET_EXAMPLES = 100
 MAX_TARGET_EXAMPLES = 25_000
 MIN_DEFAULT_EPOCHS = 1
 MAX_DEFAULT_EPOCHS = 25
+_PER_PRICE = 1_000_000  # prices are quoted in USD per million tokens
 
 
 def default_epochs(n_examples: int) -> int:
@@ -26,6 +27,11 @@ def default_epochs(n_examples: int) -> int:
     return TARGET_EPOCHS
 
 
+def training_epochs(n_epochs: int | None, n_examples: int) -> int:
+    """Epochs a job trains for: the spec's ``n_epochs``, else (``auto``) the service's choice."""
+    return n_epochs or default_epochs(n_examples)
+
+
 def billed_tokens(billable_tokens: int, epochs: int) -> int:
     """Tokens charged for training: every epoch reads every (truncated) example once."""
     return billable_tokens * epochs
@@ -35,4 +41,12 @@ def estimate_cost_usd(billed: int, usd_per_1m: float | None) -> float | None:
     """Dollars for ``billed`` tokens at ``usd_per_1m`` per million; None when no price is known."""
     if usd_per_1m is None:
         return None
-    return billed * usd_per_1m / 1_000_000
+    return billed * usd_per_1m / _PER_PRICE
+
+
+def inference_cost_usd(prompt_tokens: int, completion_tokens: int,
+                       usd_per_1m: tuple[float, float]) -> float:
+    """Dollars for Chat Completions at (input, output) USD per million tokens: inference prices
+    input and output separately, unlike training's one price."""
+    input_usd, output_usd = usd_per_1m
+    return (prompt_tokens * input_usd + completion_tokens * output_usd) / _PER_PRICE

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from array import array
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ftops.atomic import write_atomic
 from ftops.errors import FtopsError
 
 # Bump when a change to the checks or the token rule changes results: old entries then miss.
@@ -81,9 +81,8 @@ def _file(cache_dir: Path, name: str) -> Path:
 def _write(target: Path, body: bytes) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        temp.write_bytes(body)
-        os.replace(temp, target)
+        # Not durable: an entry lost in a crash is only recomputed.
+        write_atomic(target, body, durable=False)
     except OSError:
         return
 

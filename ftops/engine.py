@@ -20,7 +20,7 @@ from ftops.apply import Executor, Outcome, follow, mend_duplicates
 from ftops.errors import FtopsError, redact
 from ftops.identity import fingerprints
 from ftops.plan import Plan
-from ftops.remote import Remote
+from ftops.providers import Remote
 from ftops.spec import ResolvedModel, Spec, load_specs
 from ftops.state import (
     DEFAULT_PROVIDER,

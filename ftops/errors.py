@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
 import os
 import re
@@ -85,3 +86,10 @@ def env_secrets(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
         value for name, value in env.items()
         if _SECRET_NAME.search(name.upper().replace("-", "_")) and len(value) >= _MIN_ENV_SECRET
     ))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` with the choice closest to a mistyped ``word``, to append to a
+    message; "" when none is close. Ties go the same way whatever the order of ``choices``."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

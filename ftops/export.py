@@ -25,9 +25,10 @@ import yaml
 
 from ftops import emulated, engine, lock
 from ftops.actions import results_csv
+from ftops.changes import suffix_of
 from ftops.errors import FtopsError
 from ftops.identity import RESERVED_PREFIX, fingerprints, model_fingerprint
-from ftops.remote import Remote
+from ftops.providers import Remote
 from ftops.spec import METHOD_HYPERPARAMETERS, ResolvedModel
 from ftops.state import DEFAULT_PROVIDER, Job
 
@@ -181,9 +182,9 @@ def export_models(specs: Path, *, out: Path | None = None, names: Iterable[str] 
 
 
 def _suffix(job: Job) -> str | None:
-    """The suffix a fine-tuned model id carries (``ft:base:org:suffix:id``); None when unknown."""
-    parts = (job.fine_tuned_model or "").split(":")
-    return (parts[-2] or None) if len(parts) >= 5 else None
+    """The suffix a fine-tuned model id carries (``ft:base:org:suffix:id``); None when unknown.
+    Read as the planner reads it, so an imported model plans no suffix change."""
+    return suffix_of(job.fine_tuned_model)[1]
 
 
 def _free_name(wanted: str, taken: set[str]) -> str:
@@ -294,8 +295,7 @@ def import_jobs(specs: Path, job_ids: Iterable[str], *, names: Iterable[str] = (
         with emulated.connections(
                 [chosen], [provider],
                 emulator_root=project.root if emulator else None) as conns:
-            remote = Remote(conns[provider].client, repo=repo, provider=provider,
-                            features=conns[provider].features)
+            remote = conns[provider].remote(repo)
             for index, job_id in enumerate(ids):
                 job = remote.job(job_id)
                 _adoptable(job, repo)

@@ -6,14 +6,14 @@ import time
 from collections.abc import Callable
 
 from ftops.errors import FtopsError
-from ftops.remote import Remote
+from ftops.providers import Account
 from ftops.state import Job
 
 Report = Callable[[str], None]
 POLL_SECONDS = 1.0
 
 
-def follow(remote: Remote, name: str, job_id: str, *, report: Report,
+def follow(remote: Account, name: str, job_id: str, *, report: Report,
            deadline: float | None) -> Job:
     """Poll a job until it ends (or the monotonic ``deadline`` passes), reporting new events."""
     seen: set[str] = set()

@@ -11,11 +11,11 @@ Formats: ``chat`` (supervised: ``messages``, optional ``tools``/``functions``), 
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable
 from typing import Any
 
+from ftops.errors import did_you_mean
 from ftops.tokens import TokenCounter
 
 FORMATS = ("chat", "preference", "reinforcement")
@@ -48,11 +48,6 @@ def kind_of(value: Any) -> str:
     if value is None:
         return "null"
     return names.get(type(value), "a number" if isinstance(value, (int, float)) else "a value")
-
-
-def _hint(word: str, choices: tuple[str, ...] | frozenset[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class _Conversation:
@@ -119,7 +114,7 @@ class _Conversation:
             self.add("missing_role", f"{where} has no 'role'; {expected}")
             return None
         if role not in roles:
-            hint = _hint(role, roles) if isinstance(role, str) else ""
+            hint = did_you_mean(role, roles) if isinstance(role, str) else ""
             self.add("unrecognized_role", f"{where} has role {json.dumps(role)}{hint}; {expected}")
             return None
         return str(role)
@@ -134,7 +129,7 @@ class _Conversation:
                 else:
                     self.add(
                         "unrecognized_key_in_message",
-                        f"{where} has unrecognized key '{key}'{_hint(key, _ALL_KEYS)}; "
+                        f"{where} has unrecognized key '{key}'{did_you_mean(key, _ALL_KEYS)}; "
                         f"allowed: {', '.join(sorted(allowed))}",
                     )
         if "name" in message and not isinstance(message["name"], str):
@@ -233,7 +228,7 @@ class _Conversation:
             return False
         name, arguments = function["name"], function.get("arguments")
         if declared is not None and name not in declared:
-            hint = _hint(name, frozenset(declared))
+            hint = did_you_mean(name, declared)
             self.add("invalid_tool_call", f"{where} calls '{name}'{hint}, which the example's "
                      "tools do not declare")
         if not isinstance(arguments, str):

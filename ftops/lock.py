@@ -6,8 +6,6 @@ plan never reads it, and it can always be rebuilt from the account (``update_loc
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,11 +13,11 @@ from typing import Any
 
 import yaml
 
+from ftops.atomic import write_atomic
 from ftops.errors import FtopsError
 from ftops.identity import fingerprints
 from ftops.state import DEFAULT_PROVIDER, Actual, Desired
 
-LOCK_FILENAME = "ftops.lock"
 LOCK_VERSION = 1
 HEADER = (
     "# ftops.lock: the fine-tuning job behind each declared model, written by `ftops apply`\n"
@@ -109,16 +107,7 @@ def dump_lock(lock: Lock) -> str:
 
 def write_lock(path: Path, lock: Lock) -> None:
     """Write atomically: readers see the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(dump_lock(lock))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, dump_lock(lock))
 
 
 def _line(node: yaml.Node | None, *keys: str) -> int | None:

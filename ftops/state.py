@@ -1,7 +1,8 @@
 """Desired state (what the specs declare) and actual state (what the account holds).
 
-Both are plain frozen data: the spec layer and dataset analysis fill ``Desired``; ``remote.py``
-converts SDK objects into ``Actual``. The planner compares the two and never sees either source.
+Both are plain frozen data: the spec layer and dataset analysis fill ``Desired``;
+``ftops.providers`` converts SDK objects into ``Actual``. The planner compares the two and never
+sees either source.
 """
 
 from __future__ import annotations

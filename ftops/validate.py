@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ftops import catalog, datasets, gitinfo, spec
+from ftops.cost import training_epochs
 from ftops.datasets import DatasetReport, Finding
 from ftops.errors import Diagnostic, FtopsError
 
@@ -217,7 +218,7 @@ def _check_spec(
         report = analyze(training, m.encoding, m.example_token_limit)
         if report is None:
             continue
-        epochs = m.n_epochs or datasets.default_epochs(report.examples)
+        epochs = training_epochs(m.n_epochs, report.examples)
         estimate = _estimate(
             m.name, m.base_model, epochs, report, m.training_usd_per_1m, m.max_cost_usd
         )

@@ -29,7 +29,7 @@ from ftops import engine
 from ftops.emulator import Emulator
 from ftops.errors import FtopsError
 from ftops.identity import dataset_filename, fingerprints, job_metadata
-from ftops.remote import Remote
+from ftops.providers import Remote
 from tests.conftest import make_chat_jsonl, raw_request, run_cli, sdk_client
 
 KEY = "sk-test-SECRET-4f9c2a7e1b3d5f60"

@@ -18,9 +18,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
 
+from ftops.atomic import write_atomic
 from ftops.errors import FtopsError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Rec = TypeVar("_Rec", bound="DataclassInstance")
 
 STATE_VERSION = 1
 _ALPHABET = string.ascii_letters + string.digits
@@ -103,14 +109,14 @@ class ModelRec:
 
 
 @cache
-def _tuple_fields(cls: type[Any]) -> frozenset[str]:
+def _tuple_fields(cls: type[DataclassInstance]) -> frozenset[str]:
     hints = typing.get_type_hints(cls)
     return frozenset(
         f.name for f in dataclasses.fields(cls) if typing.get_origin(hints[f.name]) is tuple
     )
 
 
-def _from_json(cls: type[Any], raw: dict[str, Any]) -> Any:
+def _from_json(cls: type[_Rec], raw: dict[str, Any]) -> _Rec:
     values = dict(raw)
     for name in _tuple_fields(cls) & values.keys():
         values[name] = tuple(tuple(v) if isinstance(v, list) else v for v in values[name])
@@ -172,17 +178,6 @@ def open_blob(path: Path) -> BinaryIO:
     if path.is_dir():
         return io.BufferedReader(_Segments(sorted(path.iterdir())), buffer_size=1 << 20)
     return path.open("rb")
-
-
-def _write_atomic(path: Path, write: typing.Callable[[BinaryIO], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Store:
@@ -281,7 +276,7 @@ class Store:
                 size += len(chunk)
                 out.write(chunk)
 
-        _write_atomic(self.blob_path(object_id), copy)
+        write_atomic(self.blob_path(object_id), copy, durable=False)
         return size
 
     def spool(self, *_: Any, **__: Any) -> IO[bytes]:
@@ -345,7 +340,7 @@ class Store:
             "models": [vars(r) for r in self.models.values()],
         }
         data = json.dumps(state, separators=(",", ":")).encode()
-        _write_atomic(self.state_path, lambda out: out.write(data))
+        write_atomic(self.state_path, data, durable=False)
         self._dirty = False
 
     def _load(self, path: Path) -> None:

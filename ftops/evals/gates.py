@@ -13,7 +13,7 @@ from ftops.evals.checks import Example, load_examples, score
 from ftops.evals.results import Disagreement, EvalResult, Gate, Scored
 from ftops.evals.runner import CACHE_DIR, run_model
 from ftops.evals.views import summary_line
-from ftops.remote import Remote
+from ftops.providers import Account
 from ftops.spec import Eval, ResolvedModel
 
 Report = Callable[[str], None]
@@ -59,7 +59,7 @@ def disagreements(examples: Sequence[Example], candidate: Scored,
                  for _, i in sorted(rows)[:DISAGREEMENTS])
 
 
-def evaluate_model(project: engine.Project, remotes: Mapping[str, Remote], locked: lock.Lock,
+def evaluate_model(project: engine.Project, remotes: Mapping[str, Account], locked: lock.Lock,
                    model: ResolvedModel, *, parallel: int = 4) -> EvalResult:
     spec = next(e for e in project.spec.evals if e.name == model.eval)
     model_id = trained_id(locked, model.name)
@@ -100,7 +100,7 @@ def evaluate_model(project: engine.Project, remotes: Mapping[str, Remote], locke
         disagreements=disagreements(examples, candidate, comparison))
 
 
-def evaluate(project: engine.Project, remotes: Mapping[str, Remote], locked: lock.Lock,
+def evaluate(project: engine.Project, remotes: Mapping[str, Account], locked: lock.Lock,
              names: Sequence[str] = (), *, parallel: int = 4,
              report: Report = lambda _line: None) -> tuple[EvalResult, ...]:
     """The named models' evals (every model with an eval and a trained model when none is named).
@@ -137,7 +137,7 @@ def promote(project: engine.Project, locked: lock.Lock,
     return replace(locked, aliases=dict(sorted(aliases.items())))
 
 
-def gate(project: engine.Project, remotes: Mapping[str, Remote], locked: lock.Lock, *,
+def gate(project: engine.Project, remotes: Mapping[str, Account], locked: lock.Lock, *,
          parallel: int = 4, report: Report = lambda _line: None) -> Gate:
     """After apply: evaluate every trained model with an eval, promote those that pass and
     write ``ftops.lock`` when an alias moved."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftops import catalog, lock
+from ftops.cost import inference_cost_usd
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Run:
         prices = info.inference_prices(self.model_id) if info else None
         if prices is None:
             return None
-        return (self.prompt_tokens * prices[0] + self.completion_tokens * prices[1]) / 1_000_000
+        return inference_cost_usd(self.prompt_tokens, self.completion_tokens, prices)
 
 
 @dataclass(frozen=True)

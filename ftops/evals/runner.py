@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ftops.atomic import write_atomic
 from ftops.evals.checks import Example
 from ftops.evals.results import Run
-from ftops.remote import ChatReply, Remote
+from ftops.providers import Account, ChatReply
 
 SEED = 0
 # One request per example: ride out more transient faults (429/5xx/drops) than a plan needs to.
@@ -26,19 +25,7 @@ def _cache_path(cache_dir: Path, provider: str, model_id: str, dataset_sha256: s
     return cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def run_model(remote: Remote, model_id: str, examples: Sequence[Example], dataset_sha256: str,
+def run_model(remote: Account, model_id: str, examples: Sequence[Example], dataset_sha256: str,
               *, cache_dir: Path, parallel: int = 4) -> Run:
     """``model_id``'s replies to every example: from the cache, else one request per example."""
     path = _cache_path(cache_dir, remote.provider, model_id, dataset_sha256)
@@ -59,9 +46,11 @@ def run_model(remote: Remote, model_id: str, examples: Sequence[Example], datase
         replies = list(pool.map(ask, examples))
     run = Run(remote.provider, model_id, tuple(r.text for r in replies),
               sum(r.prompt_tokens for r in replies), sum(r.completion_tokens for r in replies))
-    _write_atomic(path, json.dumps({"model_id": model_id, "dataset_sha256": dataset_sha256,
-                                    "outputs": list(run.outputs),
-                                    "prompt_tokens": run.prompt_tokens,
-                                    "completion_tokens": run.completion_tokens}) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Durable, unlike the dataset cache: the replies were paid for, and one sync a run is cheap.
+    write_atomic(path, json.dumps({"model_id": model_id, "dataset_sha256": dataset_sha256,
+                                   "outputs": list(run.outputs),
+                                   "prompt_tokens": run.prompt_tokens,
+                                   "completion_tokens": run.completion_tokens}) + "\n")
     return run
 

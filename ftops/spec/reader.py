@@ -7,7 +7,6 @@ raised, so that one run reports every problem in every file.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ftops.errors import Diagnostic
+from ftops.errors import Diagnostic, did_you_mean
 from ftops.spec.schema import _ENTRY_TYPES, _NAME_RE, _SECTIONS
 
 
@@ -87,11 +86,6 @@ def _line_at(node: yaml.Node, loc: Iterable[str | int], line: int) -> int:
         else:
             return line
     return line
-
-
-def _hint(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _duplicate_keys(node: yaml.Node, seen: set[int]) -> Iterator[tuple[yaml.Node, str, int]]:
@@ -194,7 +188,7 @@ def _read_document(
             problems.add(
                 display,
                 _line(section_node[0]),
-                f"unknown key '{section}'{_hint(section, _SECTIONS)}",
+                f"unknown key '{section}'{did_you_mean(section, _SECTIONS)}",
                 "unknown_key",
             )
             continue
@@ -273,7 +267,7 @@ def _validate_entry(entry: _Entry, loader: _Loader, problems: _Problems) -> None
 def _report_pydantic(entry: _Entry, kind: type[BaseModel], error: Any, problems: _Problems) -> None:
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
-        hint = _hint(str(loc[-1]), _fields_at(kind, loc[:-1]))
+        hint = did_you_mean(str(loc[-1]), _fields_at(kind, loc[:-1]))
         where = entry.where(*loc[:-1])
         message = f"{where}: unknown key '{loc[-1]}'{hint}"
         problems.add(entry.file, entry.line_of(*loc), message, "unknown_key")

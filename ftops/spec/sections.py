@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ftops import catalog
-from ftops.spec.reader import _Entry, _hint, _Problems
+from ftops.errors import did_you_mean
+from ftops.spec.reader import _Entry, _Problems
 from ftops.spec.schema import _SINGULAR, DEFAULT_PROVIDER, _Eval, _Provider
 from ftops.spec.types import Dataset, Eval, Provider
 
@@ -44,7 +45,7 @@ class _SectionResolver:
         target = self.named[section].get(name)
         if target is None:
             if not (section == "providers" and name == DEFAULT_PROVIDER):
-                hint = _hint(name, self.named[section])
+                hint = did_you_mean(name, self.named[section])
                 self.problems.at(
                     entry,
                     loc,

@@ -1,49 +1,48 @@
-"""The SDK boundary: read an account in pages, create/cancel/delete, and convert every SDK object
-into ftops's own frozen dataclasses so nothing above this module sees an SDK type."""
+"""Type ``openai``: OpenAI's API and any OpenAI-compatible endpoint, through the official SDK.
+
+``Remote`` is the SDK boundary for every provider type (an ``AzureOpenAI`` client speaks the
+same API): it reads an account in pages, creates, cancels and deletes, and converts every SDK
+object into ftops's own frozen dataclasses, so nothing outside ``ftops.providers`` sees one.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as dt
 import hashlib
-import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import openai
-from openai import OpenAI
+from openai import DefaultHttpxClient, OpenAI
 
-from ftops.errors import FtopsError
 from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename
-from ftops.providers import Features
+from ftops.providers.base import ChatReply, JobEvent
+from ftops.providers.features import DOCUMENTED, PROBED, Features
+from ftops.providers.uploads import MULTIPART_THRESHOLD, PART_SIZE, check_sha256, upload_parts
+from ftops.spec import Provider
 from ftops.state import DEFAULT_PROVIDER, Actual, Job, JobError, RemoteFile, RemoteModel
 
+KEY_ENV = "OPENAI_API_KEY"
+CAPABILITIES = DOCUMENTED  # OpenAI's own API documents every optional feature
+COMPATIBLE_CAPABILITIES = PROBED  # an ``openai`` entry with its own ``base_url``: unknown
 JOBS_PAGE = 100
 FILES_PAGE = 10_000  # the API's maximum: one request for almost every account
-# Files at least this large go through the Uploads API with parts sent in parallel.
-MULTIPART_THRESHOLD = 64 * 1024 * 1024
-PART_SIZE = 64 * 1024 * 1024
 # Every emulator response names the provider whose behaviour (and calendar) it emulates.
 EMULATOR_HEADER = "x-ftops-emulator"
 
 
-@dataclass(frozen=True)
-class ChatReply:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
+def make_client(provider: Provider, key: str, *, max_retries: int,
+                http_client: DefaultHttpxClient | None) -> OpenAI:
+    """The SDK client for an ``openai`` entry (unset settings leave the SDK's own variables,
+    OPENAI_BASE_URL, OPENAI_ORG_ID and OPENAI_PROJECT_ID, in force)."""
+    return OpenAI(api_key=key, base_url=provider.base_url, organization=provider.organization,
+                  project=provider.project, max_retries=max_retries, http_client=http_client)
 
 
-@dataclass(frozen=True)
-class JobEvent:
-    id: str
-    created_at: int
-    level: str
-    message: str
+# --- SDK objects to ftops's own -----------------------------------------------------------------
 
 
 def _to_file(obj: Any, provider: str) -> RemoteFile:
@@ -99,8 +98,11 @@ def _to_model(obj: Any, provider: str) -> RemoteModel:
                        shutdown_date=shutdown, provider=provider)
 
 
+# --- the account --------------------------------------------------------------------------------
+
+
 class Remote:
-    """One provider's account, read and changed through the official SDK."""
+    """One provider's account, read and changed through the official SDK (an ``Account``)."""
 
     def __init__(self, client: OpenAI, *, repo: str, provider: str = DEFAULT_PROVIDER,
                  features: Features | None = None,
@@ -121,7 +123,7 @@ class Remote:
 
     def jobs(self, **metadata: str) -> tuple[Job, ...]:
         """This repository's ftops jobs: one metadata-filtered listing, paginated (a whole
-        listing where the endpoint lacks the filter: see providers.py), plus adopted jobs."""
+        listing where the endpoint lacks the filter: see ``Features``), plus adopted jobs."""
         wanted = {"ftops_repo": self.repo, **metadata}
         page = self.features.attempt(
             "metadata_filter",
@@ -179,6 +181,10 @@ class Remote:
     def job(self, job_id: str) -> Job:
         return to_job(self.client.fine_tuning.jobs.retrieve(job_id), self.provider)
 
+    def result_files(self, job_id: str) -> tuple[str, ...]:
+        """The ids of the files the job reported its results in (none while it runs)."""
+        return tuple(self.client.fine_tuning.jobs.retrieve(job_id).result_files or ())
+
     def events(self, job_id: str) -> list[JobEvent]:
         """A job's events, oldest first (the API lists newest first)."""
         page = self.client.fine_tuning.jobs.list_events(job_id, limit=100)
@@ -223,46 +229,18 @@ class Remote:
 
         def whole() -> RemoteFile:
             data = path.read_bytes()
-            _check_sha256(path, hashlib.sha256(data).hexdigest(), sha256)
+            check_sha256(path, hashlib.sha256(data).hexdigest(), sha256)
             obj = self.client.files.create(file=(name, data), purpose=FINE_TUNE_PURPOSE)
+            return _to_file(obj, self.provider)
+
+        def parts() -> RemoteFile:
+            obj = upload_parts(self.client, path, name, size, sha256, parallel=parallel,
+                               part_size=part_size)
             return _to_file(obj, self.provider)
 
         if size < threshold:
             return whole()
-        return self.features.attempt(
-            "uploads",
-            lambda: self._upload_parts(path, name, size, sha256, parallel=parallel,
-                                       part_size=part_size),
-            whole)
-
-    def _upload_parts(self, path: Path, name: str, size: int, sha256: str, *, parallel: int,
-                      part_size: int) -> RemoteFile:
-        upload = self.client.uploads.create(bytes=size, filename=name,
-                                            mime_type="application/jsonl",
-                                            purpose=FINE_TUNE_PURPOSE)
-
-        def send(index: int) -> str:  # ``digest`` is set below, before the first call
-            with path.open("rb") as fh:
-                fh.seek(index * part_size)
-                chunk = fh.read(part_size)
-            digest.feed(index, chunk)
-            return self.client.uploads.parts.create(upload.id, data=chunk).id
-
-        try:
-            with ThreadPoolExecutor(max_workers=1) as hasher, \
-                    ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-                digest = _InOrderHash(hasher)
-                part_ids = list(pool.map(send, range(-(-size // part_size))))
-            _check_sha256(path, digest.hexdigest(), sha256)
-            done = self.client.uploads.complete(upload.id, part_ids=part_ids)
-        except BaseException:
-            # Leave nothing half-way: a pending upload would otherwise linger for an hour.
-            with contextlib.suppress(openai.APIError):
-                self.client.uploads.cancel(upload.id)
-            raise
-        if done.file is None:
-            raise FtopsError(f"upload of {path} completed without a file", path=str(path))
-        return _to_file(done.file, self.provider)
+        return self.features.attempt("uploads", parts, whole)
 
     def create_job(self, *, model: str, training_file: str, validation_file: str | None,
                    method: str, hyperparameters: Mapping[str, Any], suffix: str | None,
@@ -289,33 +267,3 @@ class Remote:
 
     def delete_model(self, model_id: str) -> None:
         self.client.models.delete(model_id)
-
-
-class _InOrderHash:
-    """SHA-256 of parts fed in any order: ``hasher``, a thread of its own, takes them in file
-    order, so no part waits for hashing before it is sent."""
-
-    def __init__(self, hasher: ThreadPoolExecutor) -> None:
-        self._digest = hashlib.sha256()
-        self._hasher = hasher
-        self._next = 0
-        self._waiting: dict[int, bytes] = {}
-        self._lock = threading.Lock()
-
-    def feed(self, index: int, chunk: bytes) -> None:
-        with self._lock:
-            self._waiting[index] = chunk
-            while self._next in self._waiting:
-                self._hasher.submit(self._digest.update, self._waiting.pop(self._next))
-                self._next += 1
-
-    def hexdigest(self) -> str:
-        """Call once ``hasher`` has shut down."""
-        return self._digest.hexdigest()
-
-
-def _check_sha256(path: Path, actual: str, expected: str) -> None:
-    if actual != expected:
-        raise FtopsError(
-            f"changed since it was planned (sha256 {actual[:12]}, planned {expected[:12]}); "
-            "nothing was uploaded", path=str(path), hint="run `ftops plan` again")

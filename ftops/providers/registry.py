@@ -1,4 +1,4 @@
-"""Providers: one SDK client per ``providers`` entry, and what each kind of endpoint can do.
+"""The provider types ftops knows, and one connection per ``providers`` entry.
 
 Capability table (README "Providers"): for each provider kind, whether an optional feature is
 documented there (``yes``: used as is, errors are real errors) or unknown (``probe``: tried, and
@@ -19,45 +19,26 @@ job plans as ``pending`` everywhere).
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import openai
-from openai import OpenAI
+from openai import DefaultHttpxClient, OpenAI
 
 from ftops.errors import FtopsError
+from ftops.providers import azure
+from ftops.providers import openai as openai_type
+from ftops.providers.features import Capabilities, Features
+from ftops.providers.openai import Remote
 from ftops.spec import Provider, ResolvedModel
 
-T = TypeVar("T")
-Support = Literal["yes", "probe"]
-Feature = Literal["metadata_filter", "uploads"]
-
-# AzureOpenAI reads this variable itself; naming it lets the missing-key error say so.
-DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}
-_FEATURE_TEXT: dict[str, tuple[str, str]] = {
-    "metadata_filter": ("the metadata filter on job listing",
-                        "listing all jobs and filtering them here (slower)"),
-    "uploads": ("the Uploads API", "uploading each file in one request"),
-}
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    metadata_filter: Support
-    uploads: Support
-
-
+DEFAULT_KEY_ENV = {"openai": openai_type.KEY_ENV, "azure": azure.KEY_ENV}
 CAPABILITIES: dict[str, Capabilities] = {
-    "openai": Capabilities(metadata_filter="yes", uploads="yes"),
-    "azure": Capabilities(metadata_filter="probe", uploads="probe"),
-    "compatible": Capabilities(metadata_filter="probe", uploads="probe"),
+    "openai": openai_type.CAPABILITIES,
+    "azure": azure.CAPABILITIES,
+    "compatible": openai_type.COMPATIBLE_CAPABILITIES,
 }
 
 
@@ -67,35 +48,18 @@ def kind(provider: Provider) -> str:
     return "compatible" if provider.type == "openai" and provider.base_url else provider.type
 
 
-@dataclass
-class Features:
-    """One run's view of a provider's optional features: the table, then what probing found."""
-
-    provider: str
-    capabilities: Capabilities = CAPABILITIES["openai"]
-    dropped: set[str] = field(default_factory=set)
-
-    def attempt(self, feature: Feature, fast: Callable[[], T], slow: Callable[[], T]) -> T:
-        """``fast()`` while the feature is usable; ``slow()`` once the endpoint has refused it."""
-        if feature in self.dropped:
-            return slow()
-        try:
-            return fast()
-        except (openai.BadRequestError, openai.NotFoundError) as exc:
-            if getattr(self.capabilities, feature) == "yes":
-                raise
-            self.dropped.add(feature)
-            lacks, instead = _FEATURE_TEXT[feature]
-            log.warning("notice: provider %s answered %s to %s; %s", self.provider,
-                        exc.status_code, lacks, instead)
-            return slow()
-
-
 @dataclass(frozen=True)
 class Connection:
     client: OpenAI
     features: Features
     provider_type: str = "openai"
+
+    def remote(self, repo: str, *,
+               adopted: Mapping[str, Mapping[str, str]] | None = None) -> Remote:
+        """The account behind this connection, as ``repo`` sees it."""
+        return Remote(self.client, repo=repo, provider=self.features.provider,
+                      features=self.features, adopted=adopted,
+                      provider_type=self.provider_type)
 
 
 def _loopback(url: str | None) -> bool:
@@ -121,14 +85,9 @@ def make_client(provider: Provider, *, env: Mapping[str, str] | None = None,
             f"no API key{who}: {variable} is not set", path=provider.file, line=provider.line,
             hint=f"export {variable}, or try ftops with --emulator")
     url = provider.endpoint if provider.type == "azure" else provider.base_url
-    http_client = openai.DefaultHttpxClient(trust_env=False) if _loopback(url) else None
-    if provider.type == "azure":
-        assert provider.endpoint is not None  # the spec resolver requires it for type azure
-        return openai.AzureOpenAI(azure_endpoint=provider.endpoint,
-                                  api_version=provider.api_version, api_key=key,
-                                  max_retries=max_retries, http_client=http_client)
-    return OpenAI(api_key=key, base_url=provider.base_url, organization=provider.organization,
-                  project=provider.project, max_retries=max_retries, http_client=http_client)
+    http_client = DefaultHttpxClient(trust_env=False) if _loopback(url) else None
+    factory = azure.make_client if provider.type == "azure" else openai_type.make_client
+    return factory(provider, key, max_retries=max_retries, http_client=http_client)
 
 
 @contextmanager

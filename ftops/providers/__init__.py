@@ -1,0 +1,51 @@
+"""Providers: the SDK boundary. One connection per ``providers`` entry, what each kind of
+endpoint can do, and each account read and changed through ``Account`` methods that return
+ftops's own frozen dataclasses (``ftops.state``), never an SDK object.
+
+- ``base``: the ``Account`` protocol the layers above use, and its value types.
+- ``features``: the optional features, probed where a kind of endpoint does not document them.
+- ``uploads``: large datasets in parallel parts, hashed in order.
+- ``openai``: type ``openai`` and compatible endpoints, and ``Remote``, the SDK-backed account.
+- ``azure``: what type ``azure`` changes: its client, key variable and capabilities.
+- ``registry``: the capability table, the client factory and the connections.
+"""
+
+from ftops.providers.base import Account, ChatReply, JobEvent
+from ftops.providers.features import Capabilities, Feature, Features, Support
+from ftops.providers.openai import EMULATOR_HEADER, FILES_PAGE, JOBS_PAGE, Remote, to_job
+from ftops.providers.registry import (
+    CAPABILITIES,
+    DEFAULT_KEY_ENV,
+    Connection,
+    adoptions,
+    connection,
+    connections,
+    kind,
+    make_client,
+)
+from ftops.providers.uploads import MULTIPART_THRESHOLD, PART_SIZE
+
+__all__ = [
+    "CAPABILITIES",
+    "DEFAULT_KEY_ENV",
+    "EMULATOR_HEADER",
+    "FILES_PAGE",
+    "JOBS_PAGE",
+    "MULTIPART_THRESHOLD",
+    "PART_SIZE",
+    "Account",
+    "Capabilities",
+    "ChatReply",
+    "Connection",
+    "Feature",
+    "Features",
+    "JobEvent",
+    "Remote",
+    "Support",
+    "adoptions",
+    "connection",
+    "connections",
+    "kind",
+    "make_client",
+    "to_job",
+]

@@ -1,0 +1,100 @@
+"""What the layers above see of one provider's account: the ``Account`` protocol, and the
+provider-neutral values it returns besides the frozen dataclasses of ``ftops.state``.
+
+planner, apply, evals, export and follow are written against these methods; each provider type's
+module (``ftops.providers.openai`` serves ``openai``, compatible endpoints and ``azure``)
+implements them on top of its SDK, and no SDK object crosses this line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ftops.state import Actual, Job, RemoteFile, RemoteModel
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    id: str
+    created_at: int
+    level: str
+    message: str
+
+
+class Account(Protocol):
+    """One provider's account: read in pages, changed one request at a time."""
+
+    @property
+    def provider(self) -> str:
+        """The ``providers`` entry this account belongs to."""
+        ...
+
+    # --- reads -------------------------------------------------------------------------------
+    def read(self) -> Actual:
+        """Files, this repository's jobs and models: everything the planner compares."""
+        ...
+
+    def files(self) -> tuple[RemoteFile, ...]: ...
+
+    def jobs(self, **metadata: str) -> tuple[Job, ...]:
+        """This repository's ftops jobs carrying ``metadata`` (adopted jobs included)."""
+        ...
+
+    def models(self) -> tuple[RemoteModel, ...]: ...
+
+    def recent_jobs(self, since: int) -> tuple[Job, ...]:
+        """This repository's jobs created at or after ``since`` (unix seconds)."""
+        ...
+
+    def job(self, job_id: str) -> Job: ...
+
+    def events(self, job_id: str) -> list[JobEvent]:
+        """A job's events, oldest first."""
+        ...
+
+    def result_files(self, job_id: str) -> tuple[str, ...]:
+        """The ids of the files a job reported its results (metrics CSV) in."""
+        ...
+
+    def file_text(self, file_id: str) -> str: ...
+
+    def file_bytes(self, file_id: str) -> bytes: ...
+
+    def chat(self, model: str, messages: list[dict[str, Any]], *, seed: int) -> ChatReply:
+        """One deterministic-as-possible completion (temperature 0, fixed seed)."""
+        ...
+
+    def calendar(self) -> str | None:
+        """Whose catalog dates apply to this endpoint; None for an endpoint with its own."""
+        ...
+
+    def with_retries(self, retries: int) -> Account:
+        """The same account, retrying 429/5xx up to ``retries`` times."""
+        ...
+
+    # --- changes -----------------------------------------------------------------------------
+    def upload(self, path: Path, sha256: str, *, parallel: int = ..., threshold: int = ...,
+               part_size: int = ...) -> RemoteFile:
+        """Upload a dataset under its hash-carrying name, checking it still hashes to
+        ``sha256``."""
+        ...
+
+    def create_job(self, *, model: str, training_file: str, validation_file: str | None,
+                   method: str, hyperparameters: Mapping[str, Any], suffix: str | None,
+                   seed: int | None, metadata: Mapping[str, str]) -> Job: ...
+
+    def cancel_job(self, job_id: str) -> None: ...
+
+    def delete_file(self, file_id: str) -> None: ...
+
+    def delete_model(self, model_id: str) -> None: ...

@@ -1,0 +1,61 @@
+"""Optional features: whether a kind of endpoint documents one (``yes``) or must be probed
+(``probe``), and one run's view of them (``Features``), which drops a refused feature for the
+rest of the run in favour of a slower path giving the same result. The table itself, one row
+per kind of endpoint, is ``ftops.providers.registry.CAPABILITIES``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+import openai
+
+T = TypeVar("T")
+Support = Literal["yes", "probe"]
+Feature = Literal["metadata_filter", "uploads"]
+
+_FEATURE_TEXT: dict[str, tuple[str, str]] = {
+    "metadata_filter": ("the metadata filter on job listing",
+                        "listing all jobs and filtering them here (slower)"),
+    "uploads": ("the Uploads API", "uploading each file in one request"),
+}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    metadata_filter: Support
+    uploads: Support
+
+
+# Every feature documented: OpenAI's own API, and the view of an endpoint nothing is known of.
+DOCUMENTED = Capabilities(metadata_filter="yes", uploads="yes")
+# Every feature unknown: tried, and dropped on 400/404.
+PROBED = Capabilities(metadata_filter="probe", uploads="probe")
+
+
+@dataclass
+class Features:
+    """One run's view of a provider's optional features: the table, then what probing found."""
+
+    provider: str
+    capabilities: Capabilities = DOCUMENTED
+    dropped: set[str] = field(default_factory=set)
+
+    def attempt(self, feature: Feature, fast: Callable[[], T], slow: Callable[[], T]) -> T:
+        """``fast()`` while the feature is usable; ``slow()`` once the endpoint has refused it."""
+        if feature in self.dropped:
+            return slow()
+        try:
+            return fast()
+        except (openai.BadRequestError, openai.NotFoundError) as exc:
+            if getattr(self.capabilities, feature) == "yes":
+                raise
+            self.dropped.add(feature)
+            lacks, instead = _FEATURE_TEXT[feature]
+            log.warning("notice: provider %s answered %s to %s; %s", self.provider,
+                        exc.status_code, lacks, instead)
+            return slow()
