@@ -4,7 +4,7 @@ Run: .venv/bin/python benchmarks/apply_bench.py [--models 50] [--latency-ms 100]
 
 Builds a temp git repo (one 10-line dataset per model). For each --parallel value, a fresh
 in-process emulator on 127.0.0.1 with ``--latency-ms`` on every request serves:
-1. in process, the calls `ftops apply --auto-approve` makes: engine.load_project, make_plan,
+1. in process, the calls `ftops apply --auto-approve` makes: load_project, session.make_plan,
    apply_plan, refresh_lock, each timed, with the requests they sent;
 2. then, with another fresh emulator, the `ftops apply --auto-approve --parallel N` CLI in a
    subprocess (OPENAI_BASE_URL pointed at the emulator), timed end to end.
@@ -30,8 +30,10 @@ from _common import (
     stopwatch,
 )
 
-from ftops import engine
+from ftops.commands import session
+from ftops.commands.apply import ApplyOptions, apply_plan
 from ftops.emulator import Emulator
+from ftops.project import load_project
 
 
 @dataclass(frozen=True)
@@ -49,17 +51,17 @@ class Run:
 def in_process(specs: Path, parallel: int, latency_ms: float) -> Run:
     with Emulator(job_seconds=0, latency_ms=latency_ms) as emu:
         with stopwatch() as load:
-            project = engine.load_project(specs)
+            project = load_project(specs)
         remotes = remotes_for(emu, project.desired.repo)
         with stopwatch() as planned:
-            plan = engine.make_plan(project, remotes)
+            plan = session.make_plan(project, remotes)
         since = len(emu.requests())
         with stopwatch() as applied:
-            outcome = engine.apply_plan(project, remotes, plan, saved=False, parallel=parallel,
-                                        report=lambda _line: None)
+            outcome = apply_plan(project, remotes, plan, saved=False, options=ApplyOptions(
+                specs=specs, parallel=parallel, report=lambda _line: None))
         reads, writes = count_requests(emu, since)
         with stopwatch() as locked:
-            engine.refresh_lock(project, remotes)
+            session.refresh_lock(project, remotes)
     if outcome.failed or len(outcome.started) != len(project.desired.models):
         raise SystemExit(f"apply did not start every model: {outcome}")
     return Run(plan_s=planned[0], apply_s=applied[0], lock_s=locked[0],
@@ -84,7 +86,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="ftops-apply-bench-") as tmp:
         specs = build_repo(Path(tmp) / "repo", args.models)
-        engine.load_project(specs)  # fills the analysis cache, as a prior `ftops plan` would
+        load_project(specs)  # fills the analysis cache, as a prior `ftops plan` would
         runs = {p: in_process(specs, p, args.latency_ms) for p in workers}
         cli_times = {p: cli(specs, p, args.latency_ms) for p in workers}
 

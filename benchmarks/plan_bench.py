@@ -6,7 +6,7 @@ Builds a temp git repo (one 10-line dataset per model), fills an in-process emul
 (job_seconds=0, no latency while filling): uploads every dataset, creates ``jobs - models``
 historic jobs carrying this repo's ftops metadata under older fingerprints (earlier versions of
 the models), then applies the specs so each model has its current succeeded job. Then measures
-the plan in process (engine.load_project + engine.make_plan) and end to end (the `ftops plan`
+the plan in process (project.load_project + session.make_plan) and end to end (the `ftops plan`
 CLI in a subprocess pointed at the emulator with OPENAI_BASE_URL), with ``--latency-ms`` added to
 every request. Target: O(pages) requests, at most ~30, and zero writes.
 """
@@ -29,16 +29,18 @@ from _common import (
     stopwatch,
 )
 
-from ftops import engine
+from ftops.commands import session
+from ftops.commands.apply import ApplyOptions, apply_plan
 from ftops.emulator import Emulator
 from ftops.identity import sha256_text
 from ftops.plan import ActionType, Plan, Training
+from ftops.project import Project, load_project
 from ftops.providers import JOBS_PAGE, Remote
 
 
-def fill(project: engine.Project, remote: Remote, models: int, jobs: int) -> Plan:
+def fill(project: Project, remote: Remote, models: int, jobs: int) -> Plan:
     """Uploads, historic jobs, then an apply; returns the first plan (all `train`)."""
-    first = engine.make_plan(project, {"openai": remote})
+    first = session.make_plan(project, {"openai": remote})
     paths = {d.sha256: project.root / d.path for d in project.desired.datasets}
     with ThreadPoolExecutor(8) as pool:
         files = dict(pool.map(lambda sha: (sha, remote.upload(paths[sha], sha).id), paths))
@@ -54,8 +56,8 @@ def fill(project: engine.Project, remote: Remote, models: int, jobs: int) -> Pla
                               hyperparameters={}, suffix=None, seed=None, metadata=meta)
 
         list(pool.map(old_job, history[: jobs - models]))
-    engine.apply_plan(project, {"openai": remote}, first, saved=False, parallel=8,
-                      report=lambda _line: None)
+    apply_plan(project, {"openai": remote}, first, saved=False,
+               options=ApplyOptions(specs=project.root, parallel=8, report=lambda _line: None))
     return first
 
 
@@ -75,7 +77,7 @@ def main() -> None:
             Emulator(job_seconds=0) as emu:
         specs = build_repo(Path(tmp) / "repo", args.models)
         with stopwatch() as loaded:
-            project = engine.load_project(specs)
+            project = load_project(specs)
         remote = remotes_for(emu, project.desired.repo)["openai"]
         with stopwatch() as filled:
             first = fill(project, remote, args.models, args.jobs)
@@ -90,9 +92,9 @@ def main() -> None:
         for n in range(1, args.repeat + 1):
             since = len(emu.requests())
             with stopwatch() as load:
-                project = engine.load_project(specs)
+                project = load_project(specs)
             with stopwatch() as planned:
-                plan = engine.make_plan(project, remotes_for(emu, project.desired.repo))
+                plan = session.make_plan(project, remotes_for(emu, project.desired.repo))
             reads, writes = count_requests(emu, since)
             times.append(load[0] + planned[0])
             summary = {k: v for k, v in plan.summary.items() if v}

@@ -23,8 +23,7 @@ from typing import TypeVar
 import openai
 
 from ftops.errors import FtopsError
-from ftops.follow import Report
-from ftops.follow import follow as follow  # re-exported: ftops.engine follows jobs from here
+from ftops.follow import Report, follow
 from ftops.identity import dataset_filename, sha256_from_filename
 from ftops.pipeline import Create, Pipeline
 from ftops.plan import Action, ActionType, Kind, Plan

@@ -1,13 +1,9 @@
-"""The command line: parse options, call one core function, map errors to exit codes."""
+"""The command line: parse options into one ``commands.<name>`` options object, call its
+``run``, render the result and map it to an exit code. Failures are ``ftops.handler``'s."""
 
 from __future__ import annotations
 
-import datetime as dt
-import errno
-import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,10 +11,10 @@ from typing import Any, TypeVar
 import click
 
 from ftops import __version__
-from ftops.errors import ExitCode, FtopsError, env_secrets, redact
+from ftops.errors import ExitCode, FtopsError
+from ftops.handler import report
 
 _F = TypeVar("_F", bound=Callable[..., Any])  # a command's function, under its decorators
-LOG_DIR = Path(".ftops") / "logs"  # relative: crash logs go to the directory ftops ran in
 
 
 class _Group(click.Group):
@@ -39,83 +35,10 @@ class _Group(click.Group):
                               windows_expand_args=windows_expand_args, **extra)
         except (Exception, KeyboardInterrupt) as exc:
             # Chained, so an in-process caller (CliRunner) can still reach the original.
-            raise SystemExit(int(_report(exc))) from exc
+            raise SystemExit(int(report(exc))) from exc
         # Non-standalone, click returns the code of a click Exit (--help, --version, or
         # ctx.exit) or else the command's return value, which no ftops command uses.
         sys.exit(rv if isinstance(rv, int) else int(ExitCode.OK))
-
-
-def _report(exc: BaseException) -> int:
-    """Shows ``exc`` on stderr as the user should see it; returns the exit code it maps to."""
-    if isinstance(exc, FtopsError):
-        click.echo(f"Error: {exc}", err=True)
-        for diagnostic in exc.diagnostics[1:]:  # all spec problems, one per line
-            click.echo(f"Error: {diagnostic}", err=True)
-        return exc.exit_code
-    # The SDK takes 0.7 s to import: an API error can only come from a command that loaded it.
-    sdk = sys.modules.get("openai")
-    if sdk is not None and isinstance(exc, sdk.APIError):
-        from ftops.engine import api_error_message  # lazily: the engine is slow to import
-
-        click.echo(f"Error: {api_error_message(exc)}", err=True)
-        return ExitCode.ERROR
-    if isinstance(exc, click.exceptions.Exit):
-        return exc.exit_code
-    if isinstance(exc, click.ClickException):  # usage errors, bad values, missing files
-        exc.show()  # click's own text: usage, the --help hint, one "Error: ..." line
-        return ExitCode.ERROR
-    if isinstance(exc, (click.Abort, KeyboardInterrupt)):  # Ctrl+C, also at a prompt
-        click.echo("Interrupted.", err=True)
-        return ExitCode.INTERRUPTED
-    if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
-        _silence_stdout()  # the reader went away (`ftops plan | head`): nobody to tell
-        return ExitCode.ERROR
-    if isinstance(exc, OSError) and exc.filename is not None:
-        click.echo(f"Error: {exc.filename}: {exc.strerror or exc}", err=True)
-        return ExitCode.ERROR
-    return _report_unexpected(exc)
-
-
-def _report_unexpected(exc: BaseException) -> int:
-    """A bug: one line on stderr, the traceback in a log file for the bug report."""
-    secrets = env_secrets()
-    # Masked in the log too: it is meant to be attached to a bug report.
-    where = _write_log(redact(_log_text(exc), secrets))
-    message = " ".join(str(exc).split())  # one line, whatever the exception says
-    saved = f"traceback in {where}" if where else "traceback could not be saved"
-    line = f"Error: unexpected {type(exc).__name__}{': ' if message else ''}{message} ({saved})"
-    click.echo(redact(line, secrets), err=True)
-    return ExitCode.UNEXPECTED
-
-
-def _log_text(exc: BaseException) -> str:
-    header = (f"ftops {__version__}, Python {sys.version.split()[0]}, "
-              f"{dt.datetime.now(dt.timezone.utc).isoformat()}\nargv: {sys.argv!r}\n\n")
-    return header + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-
-
-def _write_log(text: str) -> Path | None:
-    """Writes ``text`` to .ftops/logs/ftops-<timestamp>.log here, or to the system temp dir
-    when that cannot be written (read-only checkout, .ftops a file); None if neither can."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    for folder in (LOG_DIR, Path(tempfile.gettempdir())):
-        path = folder / f"ftops-{stamp}.log"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        except OSError:
-            continue
-        return path.resolve()
-    return None
-
-
-def _silence_stdout() -> None:
-    """Points stdout at /dev/null so Python's final flush does not fail a second time."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # no real file descriptor (e.g. click's CliRunner)
-        pass
 
 
 @click.group(cls=_Group)
@@ -163,19 +86,19 @@ def validate_command(
 
     Each PATH is a .jsonl dataset (checked alone) or a spec file or directory.
     """
-    from ftops.validate import validate
+    from ftops.commands import validate
 
-    report = validate(paths, specs=specs_dir, fmt=fmt, model=model, max_errors=max_errors)
-    click.echo(report.to_json() if as_json else report.to_text())
-    sys.exit(0 if report.ok else 1)
+    result = validate.run(validate.ValidateOptions(paths, specs_dir, fmt, model, max_errors))
+    click.echo(result.to_json() if as_json else result.to_text())
+    sys.exit(ExitCode.OK if result.ok else ExitCode.ERROR)
 
 
 @main.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of spec files (for editors: see schema/ftops.schema.json)."""
-    from ftops.spec import schema_text
+    from ftops.commands import schema
 
-    click.echo(schema_text(), nl=False)
+    click.echo(schema.run(), nl=False)
 
 
 @main.command("emulator")
@@ -202,23 +125,19 @@ def schema_command() -> None:
               help="API dialect: OpenAI's /v1, or Azure OpenAI's /openai with api-version.")
 @click.option("--no-metadata-filter", is_flag=True,
               help="Refuse the metadata filter on job listing (400), as some endpoints do.")
+@click.option("--log-size", default=10_000, show_default=True, type=click.IntRange(min=0),
+              help="Latest requests kept by /_emulator/requests (/_emulator/stats counts all).")
 def emulator_command(host: str, port: int, state_path: Path | None, job_seconds: float,
                      fault_rate: float, faults: str, retry_after: float, latency_ms: float,
-                     seed: int, flavor: str, no_metadata_filter: bool) -> None:
+                     seed: int, flavor: str, no_metadata_filter: bool, log_size: int) -> None:
     """Serve an OpenAI-compatible fine-tuning API locally until interrupted."""
-    from ftops.emulator import Emulator
-    from ftops.emulator.faults import parse_modes
+    from ftops.commands import emulator
 
-    server = Emulator(host=host, port=port, state_path=state_path, job_seconds=job_seconds,
-                      fault_rate=fault_rate, faults=parse_modes(faults), latency_ms=latency_ms,
-                      seed=seed, flavor=flavor, retry_after=retry_after,
-                      metadata_filter=not no_metadata_filter).listen()
-    where = (f"Azure OpenAI at azure_endpoint {server.azure_endpoint} (any api-version)"
-             if flavor == "azure" else server.base_url)
-    click.echo(f"ftops emulator serving {where} "
-               f"(state: {state_path or 'in memory'}; any API key is accepted). Ctrl+C stops it.")
-    server.serve_forever()
-    click.echo("ftops emulator stopped.")
+    emulator.run(emulator.EmulatorOptions(
+        host=host, port=port, state_path=state_path, job_seconds=job_seconds,
+        fault_rate=fault_rate, faults=faults, retry_after=retry_after, latency_ms=latency_ms,
+        seed=seed, flavor=flavor, metadata_filter=not no_metadata_filter, log_size=log_size),
+        echo=click.echo)
 
 
 _specs_option = click.option("--specs", "specs_dir", default="specs", show_default=True,
@@ -258,10 +177,12 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
                  allow_delete_models: bool, out: Path | None, detailed_exitcode: bool,
                  comment: bool) -> None:
     """Show what apply would change. Makes no change to the account."""
-    from ftops import actions, render
+    from ftops import render
+    from ftops.commands import plan
 
-    run = actions.run_plan(specs_dir, emulator=emulator, prune=prune,
-                           allow_delete_models=allow_delete_models, out=out, comment=comment)
+    run = plan.run(plan.PlanOptions(specs=specs_dir, emulator=emulator, prune=prune,
+                                    allow_delete_models=allow_delete_models, out=out,
+                                    comment=comment))
     if run.plan is None:
         assert run.validation is not None
         click.echo("Pull request from a fork without OPENAI_API_KEY: the account cannot be "
@@ -274,7 +195,7 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
         click.echo(f"Plan comment {'posted' if run.comment.created else 'updated'}: "
                    f"{run.comment.url}")
     if result.errors:
-        sys.exit(1)
+        sys.exit(ExitCode.ERROR)
     if detailed_exitcode and result.needs_attention:  # changes, or a retired model
         sys.exit(ExitCode.CHANGES)
 
@@ -299,15 +220,16 @@ def apply_command(plan_file: Path | None, specs_dir: Path, emulator: bool, prune
                   timeout: float | None, parallel: int, allow_dirty: bool, commit_lock: bool,
                   allow_plan_changed: bool) -> None:
     """Upload missing datasets and start jobs; safe to re-run. PLAN_FILE: a saved plan."""
-    from ftops import actions, engine
+    from ftops.commands import apply
+    from ftops.project import LOCK_FILE
 
-    run = actions.run_apply(
-        specs_dir, plan_file=plan_file, emulator=emulator, prune=prune,
+    run = apply.run(apply.ApplyOptions(
+        specs=specs_dir, plan_file=plan_file, emulator=emulator, prune=prune,
         allow_delete_models=allow_delete_models, parallel=parallel, wait=wait_, timeout=timeout,
         allow_dirty=allow_dirty, commit_lock=commit_lock, allow_plan_changed=allow_plan_changed,
         # As in Terraform, a plan with nothing to change needs no approval.
         confirm=lambda plan: _confirm(auto_approve) if plan.has_changes else None,
-        report=click.echo)
+        report=click.echo))
     outcome = run.outcome
     for line in outcome.deduplicated:
         click.echo(f"removed duplicate {line}")
@@ -316,16 +238,16 @@ def apply_command(plan_file: Path | None, specs_dir: Path, emulator: bool, prune
     for name, error in sorted(outcome.failed.items()):
         click.echo(f"model {name}: FAILED: {error}", err=True)
     click.echo(f"Apply complete: {len(outcome.uploaded)} uploaded, {len(outcome.started)} "
-               f"started, {len(outcome.pruned)} pruned. Lock: {engine.LOCK_FILE}")
+               f"started, {len(outcome.pruned)} pruned. Lock: {LOCK_FILE}")
     for name, entry in sorted(run.lock.models.items()):
         if entry.fine_tuned_model:
             click.echo(f"  {name}: {entry.fine_tuned_model}")
     for alias, entry in sorted(run.lock.aliases.items()):
         click.echo(f"  alias {alias}: {entry.get('model_id') if isinstance(entry, dict) else '-'}")
     if run.lock_commit:
-        click.echo(f"Committed {engine.LOCK_FILE} as {run.lock_commit[:12]}")
+        click.echo(f"Committed {LOCK_FILE} as {run.lock_commit[:12]}")
     if not outcome.ok or not all(r.passed for r in run.eval_results):
-        sys.exit(1)
+        sys.exit(ExitCode.ERROR)
 
 
 def _confirm(auto_approve: bool) -> None:
@@ -348,9 +270,9 @@ def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: boo
     """Each declared model's state, job and model id; updates ftops.lock."""
     import json
 
-    from ftops import actions
+    from ftops.commands import status
 
-    run = actions.run_status(specs_dir, emulator=emulator, markdown=markdown)
+    run = status.run(status.StatusOptions(specs=specs_dir, emulator=emulator, markdown=markdown))
     if as_json:
         click.echo(json.dumps({"models": run.rows, "as_of": run.as_of or None,
                                "warnings": [w.to_dict() for w in run.warnings]},
@@ -377,18 +299,14 @@ def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: boo
 def wait_command(names: tuple[str, ...], specs_dir: Path, emulator: bool,
                  timeout: float | None) -> None:
     """Follow the named models' jobs (all by default) until they end."""
-    from ftops import engine
+    from ftops.commands import wait
 
-    project = engine.load_project(specs_dir)
-    with engine.connect(project, emulator=emulator) as remotes:
-        jobs = engine.wait_for(project, remotes, names, timeout=timeout, report=click.echo)
-        engine.refresh_lock(project, remotes)
-    failed = False
-    for name, job in jobs.items():
+    run = wait.run(wait.WaitOptions(names=names, specs=specs_dir, emulator=emulator,
+                                    timeout=timeout, report=click.echo))
+    for name, job in run.jobs.items():
         click.echo(f"{name}: {job.status} {job.fine_tuned_model or ''}".rstrip())
-        failed = failed or job.status != "succeeded"
-    if failed:
-        sys.exit(1)
+    if not run.ok:
+        sys.exit(ExitCode.ERROR)
 
 
 @main.command("eval")
@@ -402,12 +320,14 @@ def eval_command(names: tuple[str, ...], specs_dir: Path, emulator: bool, as_jso
                  parallel: int) -> None:
     """Run the named models' evals (all by default); exit 1 when a gate fails."""
     from ftops import evals
+    from ftops.commands import eval as eval_
 
-    results = evals.run_evals(specs_dir, names, emulator=emulator, parallel=parallel,
-                              report=lambda line: click.echo(line, err=True))
+    results = eval_.run(eval_.EvalOptions(names=names, specs=specs_dir, emulator=emulator,
+                                          parallel=parallel,
+                                          report=lambda line: click.echo(line, err=True)))
     click.echo(evals.results_json(results) if as_json else evals.results_text(results), nl=False)
     if not all(r.passed for r in results):
-        sys.exit(1)
+        sys.exit(ExitCode.ERROR)
 
 
 @main.command("export")
@@ -420,15 +340,16 @@ def export_command(names: tuple[str, ...], specs_dir: Path, emulator: bool,
                    out: Path | None) -> None:
     """Write a self-contained bundle per trained model (all by default): datasets by hash, a
     spec reproducing its fingerprint, the job's configuration and metrics, its lock entry."""
-    from ftops.export import export_models
+    from ftops.commands import export
 
-    run = export_models(specs_dir, out=out, names=names, emulator=emulator)
+    run = export.run(export.ExportOptions(names=names, specs=specs_dir, out=out,
+                                          emulator=emulator))
     for name, folder in sorted(run.bundles.items()):
         click.echo(f"exported {name} to {folder}")
     for name, reason in sorted(run.skipped.items()):
         click.echo(f"skipped {name}: {reason}")
     if names and run.skipped:
-        sys.exit(1)
+        sys.exit(ExitCode.ERROR)
 
 
 @main.command("import")
@@ -444,10 +365,10 @@ def import_command(job_ids: tuple[str, ...], specs_dir: Path, emulator: bool,
                    names: tuple[str, ...], provider: str, out: Path | None) -> None:
     """Adopt jobs ftops did not create (by id): download their files and write spec entries
     whose plan is `ok`, without retraining."""
-    from ftops.export import import_jobs
+    from ftops.commands import import_
 
-    run = import_jobs(specs_dir, job_ids, names=names, provider=provider, out=out,
-                      emulator=emulator)
+    run = import_.run(import_.ImportOptions(job_ids=job_ids, names=names, specs=specs_dir,
+                                            provider=provider, out=out, emulator=emulator))
     for name, job_id in sorted(run.models.items()):
         click.echo(f"adopted {job_id} as model {name}")
     click.echo(f"wrote {run.spec_file}; review and commit it with its datasets")
@@ -458,6 +379,6 @@ def import_command(job_ids: tuple[str, ...], specs_dir: Path, emulator: bool,
               help="How long each fine-tuning job takes on the emulator.")
 def demo_command(job_seconds: float) -> None:
     """Try ftops with no API key: validate, plan and apply the demo specs on the emulator."""
-    from ftops.demo import run
+    from ftops.commands import demo
 
-    run(click.echo, specs=Path("specs"), job_seconds=job_seconds)
+    demo.run(demo.DemoOptions(specs=Path("specs"), job_seconds=job_seconds, echo=click.echo))

@@ -25,10 +25,10 @@ import pytest
 import yaml
 from click.testing import Result
 
-from ftops import engine
 from ftops.emulator import Emulator
 from ftops.errors import FtopsError
 from ftops.identity import dataset_filename, fingerprints, job_metadata
+from ftops.project import LOCK_FILE, load_project
 from ftops.providers import Remote
 from tests.conftest import make_chat_jsonl, raw_request, run_cli, sdk_client
 
@@ -82,10 +82,10 @@ class Project:
         repo.close()
 
     def lock(self) -> dict[str, Any]:
-        return yaml.safe_load((self.root / engine.LOCK_FILE).read_text())
+        return yaml.safe_load((self.root / LOCK_FILE).read_text())
 
     def fingerprints(self) -> dict[str, str]:
-        return fingerprints(engine.load_project(self.specs).desired)
+        return fingerprints(load_project(self.specs).desired)
 
 
 class Clock:
@@ -279,7 +279,7 @@ def test_replace_shows_field_diff_and_metadata_is_not_a_retrain(
 def test_retry_shows_the_api_error(project: Project, emu: Emulator, clock: Clock,
                                    env: dict[str, str]) -> None:
     """A job with alpha's fingerprint on a file the service rejects: the plan says retry."""
-    loaded = engine.load_project(project.specs)
+    loaded = load_project(project.specs)
     alpha = next(m for m in loaded.desired.models if m.name == "alpha")
     meta = job_metadata(alpha, fingerprint=project.fingerprints()["alpha"],
                         repo=loaded.desired.repo, commit=loaded.desired.commit)
@@ -466,7 +466,7 @@ def test_key_never_appears(project: Project, emu: Emulator, clock: Clock, env: d
         assert result.exit_code == 0, result.output
         assert KEY not in result.output
     assert KEY not in saved.read_text()
-    assert KEY not in (project.root / engine.LOCK_FILE).read_text()
+    assert KEY not in (project.root / LOCK_FILE).read_text()
 
 
 def test_missing_key_is_one_line(project: Project, emu: Emulator, env: dict[str, str],
@@ -625,7 +625,7 @@ def test_wait_times_out_then_succeeds(project: Project, emu: Emulator, clock: Cl
 
 def test_wait_fails_when_the_job_fails(project: Project, emu: Emulator, clock: Clock,
                                        env: dict[str, str]) -> None:
-    loaded = engine.load_project(project.specs)
+    loaded = load_project(project.specs)
     beta = next(m for m in loaded.desired.models if m.name == "beta")
     meta = job_metadata(beta, fingerprint=project.fingerprints()["beta"],
                         repo=loaded.desired.repo, commit=loaded.desired.commit)
@@ -739,7 +739,7 @@ def test_plan_reads_pages_not_models(project: Project, emu: Emulator,
     project.write({n: model("train-a" if i % 2 else "train-b", suffix=n)
                    for i, n in enumerate(names)})
     project.commit("thirty models")
-    repo = engine.load_project(project.specs).desired.repo
+    repo = load_project(project.specs).desired.repo
     data = (project.specs / "data" / "train-a.jsonl").read_bytes()
     with sdk_client(emu.base_url) as sdk:
         file_id = sdk.files.create(file=(ftops_name(data), data), purpose="fine-tune").id

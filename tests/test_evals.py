@@ -19,9 +19,12 @@ import pytest
 import yaml
 from click.testing import Result
 
-from ftops import actions, engine, evals
+from ftops import evals
+from ftops.commands import apply as apply_command
+from ftops.commands import eval as eval_command
 from ftops.emulator import Emulator
 from ftops.emulator.chat import GENERIC_REPLY
+from ftops.project import LOCK_FILE
 from tests.conftest import raw_request, run_cli, sdk_client
 
 KEY = "sk-test-SECRET-9d8e7f6a5b4c3d2e"
@@ -97,7 +100,7 @@ class Project:
         repo.close()
 
     def lock(self) -> dict[str, Any]:
-        return yaml.safe_load((self.root / engine.LOCK_FILE).read_text())
+        return yaml.safe_load((self.root / LOCK_FILE).read_text())
 
 
 @pytest.fixture
@@ -331,7 +334,7 @@ def test_eval_tokens_cost_and_text(project: Project, emu: Emulator) -> None:
 
 def test_markdown_table_and_three_disagreements(project: Project, emu: Emulator) -> None:
     assert apply(project).exit_code == 0
-    results = evals.run_evals(project.specs)
+    results = eval_command.run(eval_command.EvalOptions(specs=project.specs))
     markdown = evals.results_markdown(results)
     assert "##### `bot`: eval `orders` ✅ passed" in markdown
     assert "| candidate | `ft:" in markdown and f"| base | `{BASE}` | 0.000 |" in markdown
@@ -344,9 +347,9 @@ def test_markdown_table_and_three_disagreements(project: Project, emu: Emulator)
 def test_apply_summary_carries_the_eval_tables(project: Project, emu: Emulator) -> None:
     project.write(train="prose")
     project.commit()
-    run = actions.run_apply(project.specs, wait=True, timeout=60, report=lambda _line: None,
-                            env={})
-    markdown = actions.apply_markdown(run)
+    run = apply_command.run(apply_command.ApplyOptions(
+        specs=project.specs, wait=True, timeout=60, report=lambda _line: None, env={}))
+    markdown = apply_command.apply_markdown(run)
     assert markdown.startswith("#### ftops apply FAILED")
     assert "##### `bot`: eval `orders` ❌ FAILED" in markdown
     assert "- score 0.000 is below min_score 0.800" in markdown
@@ -382,7 +385,7 @@ def test_no_key_in_any_output(project: Project, emu: Emulator) -> None:
     for result in outputs:
         assert KEY not in result.output
     assert [r.exit_code for r in outputs] == [0, 0, 0, 1, 1]
-    written = [project.root / engine.LOCK_FILE,
+    written = [project.root / LOCK_FILE,
                *(project.root / ".ftops" / "evals").glob("*.json")]
     assert len(written) > 3
     for path in written:

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from click.testing import Result
 
-from ftops import engine
+from ftops.commands import import_
 from ftops.emulator import Emulator
 from ftops.errors import FtopsError
-from ftops.export import import_jobs
+from ftops.project import load_project
 from tests.conftest import make_chat_jsonl, run_cli, sdk_client
 from tests.test_engine import BASE, KEY, Project
 
@@ -153,11 +153,11 @@ def test_import_refuses_jobs_ftops_made_and_leaves_nothing_behind(
     ours = project.lock()["models"]["alpha"]["job_id"]
     job_id, _ = hand_made_job(emu)
     with pytest.raises(FtopsError, match=f"job {ours} is already managed by ftops"):
-        import_jobs(project.specs, [job_id, ours])
+        import_.run(import_.ImportOptions(job_ids=(job_id, ours), specs=project.specs))
     assert not (project.specs / "imported.yaml").exists()
     assert not (project.root / "data" / "imported" / "support-train.jsonl").exists()
     again = ftops(project.specs, "import", job_id, "--name", "bot", "--out",
                   str(project.root / "elsewhere.yaml"))
     assert again.exit_code == 1
     assert "is not a .yaml file in the spec directory" in again.stderr
-    assert engine.load_project(project.specs).spec.model("bot") is None
+    assert load_project(project.specs).spec.model("bot") is None

@@ -18,8 +18,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from ftops import actions, clock
+from ftops import clock
 from ftops.cli import main
+from ftops.commands import plan, status
 from ftops.emulator import Emulator
 from ftops.errors import FtopsError
 from ftops.providers import CAPABILITIES, Features, make_client
@@ -239,9 +240,9 @@ def test_status_warns_of_shutdown_and_provider_cutoff_with_a_fixed_clock(
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         models = {"bot": {"base": "mini", "training": "train-a", "suffix": "bot"}}
         project = write_project(tmp_path / "repo", {}, models)
-        soon = actions.run_status(project.specs, today=dt.date(2026, 12, 1))
-        calm = actions.run_status(project.specs, today=dt.date(2026, 1, 1))
-        late = actions.run_plan(project.specs, today=dt.date(2027, 1, 10)).plan
+        soon = status.run(status.StatusOptions(project.specs, today=dt.date(2026, 12, 1)))
+        calm = status.run(status.StatusOptions(project.specs, today=dt.date(2026, 1, 1)))
+        late = plan.run(plan.PlanOptions(project.specs, today=dt.date(2027, 1, 10))).plan
     assert [str(w) for w in soon.warnings] == [
         "provider.openai: 1 model on gpt-4o-mini-2024-07-18 stop answering on 2027-01-14 "
         "(in 44 days): bot — see `ftops migrate`",

@@ -22,7 +22,6 @@ from ftops.evals.gates import (
     gate,
     gate_reasons,
     promote,
-    run_evals,
     trained_id,
 )
 from ftops.evals.results import Disagreement, EvalResult, Gate, Run, Scored
@@ -53,7 +52,6 @@ __all__ = [
     "results_json",
     "results_markdown",
     "results_text",
-    "run_evals",
     "run_model",
     "score",
     "summary_line",

@@ -41,7 +41,8 @@ def _text(content: object) -> str:
 
 def load_examples(path: Path) -> tuple[Example, ...]:
     """Each line's messages before its last assistant message, and that message as reference.
-    The dataset was validated by ``engine.load_project``; a line without a reply is skipped."""
+    The dataset was validated by ``ftops.project.load_project``; a line without a reply is
+    skipped."""
     examples = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):

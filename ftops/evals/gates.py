@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 
-from ftops import engine, lock
+from ftops import lock
 from ftops.errors import FtopsError
 from ftops.evals.checks import Example, load_examples, score
 from ftops.evals.results import Disagreement, EvalResult, Gate, Scored
 from ftops.evals.runner import CACHE_DIR, run_model
 from ftops.evals.views import summary_line
+from ftops.project import LOCK_FILE, Project
 from ftops.providers import Account
 from ftops.spec import Eval, ResolvedModel
 
@@ -59,7 +59,7 @@ def disagreements(examples: Sequence[Example], candidate: Scored,
                  for _, i in sorted(rows)[:DISAGREEMENTS])
 
 
-def evaluate_model(project: engine.Project, remotes: Mapping[str, Account], locked: lock.Lock,
+def evaluate_model(project: Project, remotes: Mapping[str, Account], locked: lock.Lock,
                    model: ResolvedModel, *, parallel: int = 4) -> EvalResult:
     spec = next(e for e in project.spec.evals if e.name == model.eval)
     model_id = trained_id(locked, model.name)
@@ -100,7 +100,7 @@ def evaluate_model(project: engine.Project, remotes: Mapping[str, Account], lock
         disagreements=disagreements(examples, candidate, comparison))
 
 
-def evaluate(project: engine.Project, remotes: Mapping[str, Account], locked: lock.Lock,
+def evaluate(project: Project, remotes: Mapping[str, Account], locked: lock.Lock,
              names: Sequence[str] = (), *, parallel: int = 4,
              report: Report = lambda _line: None) -> tuple[EvalResult, ...]:
     """The named models' evals (every model with an eval and a trained model when none is named).
@@ -124,7 +124,7 @@ def evaluate(project: engine.Project, remotes: Mapping[str, Account], locked: lo
     return tuple(results)
 
 
-def promote(project: engine.Project, locked: lock.Lock,
+def promote(project: Project, locked: lock.Lock,
             results: Sequence[EvalResult]) -> lock.Lock:
     """Move each passing model's alias to it; a failing one leaves its alias where it was."""
     aliases = dict(locked.aliases)
@@ -137,25 +137,14 @@ def promote(project: engine.Project, locked: lock.Lock,
     return replace(locked, aliases=dict(sorted(aliases.items())))
 
 
-def gate(project: engine.Project, remotes: Mapping[str, Account], locked: lock.Lock, *,
+def gate(project: Project, remotes: Mapping[str, Account], locked: lock.Lock, *,
          parallel: int = 4, report: Report = lambda _line: None) -> Gate:
     """After apply: evaluate every trained model with an eval, promote those that pass and
     write ``ftops.lock`` when an alias moved."""
     results = evaluate(project, remotes, locked, parallel=parallel, report=report)
     updated = promote(project, locked, results)
     if updated.aliases != locked.aliases:
-        lock.write_lock(project.root / engine.LOCK_FILE, updated)
+        lock.write_lock(project.root / LOCK_FILE, updated)
     for result in results:
         report(summary_line(result))
     return Gate(results, updated)
-
-
-def run_evals(specs: Path, names: Sequence[str] = (), *, emulator: bool = False,
-              parallel: int = 4, report: Report = lambda _line: None) -> tuple[EvalResult, ...]:
-    """``ftops eval``: read the account for the trained model ids and evaluate; promotes nothing
-    (promotion belongs to ``apply --wait``) and leaves ``ftops.lock`` as it is."""
-    project = engine.load_project(specs)
-    with engine.connect(project, emulator=emulator) as remotes:
-        locked = engine.current_lock(project, remotes)
-        return evaluate(project, remotes, locked, names, parallel=parallel, report=report)
-

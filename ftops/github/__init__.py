@@ -2,8 +2,8 @@
 summary and step outputs.
 
 ``context`` reads the run and writes the runner's files, ``client`` talks to the REST API and
-``comment`` keeps the approval record. This package sits below the engine: it imports neither
-the OpenAI SDK nor the engine, the actions or the emulator.
+``comment`` keeps the approval record. This package sits below the commands: it imports
+neither the OpenAI SDK, the commands nor the emulator.
 """
 
 from ftops.errors import redact  # every text this package writes goes through it

@@ -12,6 +12,7 @@ ftops's own frozen dataclasses (``ftops.state``), never an SDK object.
 
 from ftops.providers.base import Account, ChatReply, JobEvent
 from ftops.providers.features import Capabilities, Feature, Features, Support
+from ftops.providers.messages import api_error_message
 from ftops.providers.openai import EMULATOR_HEADER, FILES_PAGE, JOBS_PAGE, Remote, to_job
 from ftops.providers.registry import (
     CAPABILITIES,
@@ -43,6 +44,7 @@ __all__ = [
     "Remote",
     "Support",
     "adoptions",
+    "api_error_message",
     "connection",
     "connections",
     "kind",

@@ -18,7 +18,7 @@ from ftops.spec.schema import (
     json_schema,
     schema_text,
 )
-from ftops.spec.types import Dataset, Eval, Provider, ResolvedModel, Spec
+from ftops.spec.types import Dataset, Eval, Provider, ResolvedModel, Spec, dump_spec_yaml
 
 __all__ = [
     "DEFAULT_ENCODING",
@@ -32,6 +32,7 @@ __all__ = [
     "ResolvedModel",
     "Spec",
     "collect_specs",
+    "dump_spec_yaml",
     "json_schema",
     "load_specs",
     "repo_root",

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -105,3 +107,9 @@ class Spec:
 
     def dataset(self, name: str) -> Dataset | None:
         return next((d for d in self.datasets if d.name == name), None)
+
+
+def dump_spec_yaml(data: dict[str, Any], header: str) -> str:
+    """A spec file as ftops writes one (import, export): ``header`` comments, then the
+    entries in the order given, so the file reads like a hand-written spec."""
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -21,8 +21,13 @@ from pathlib import Path
 import git
 import yaml
 
-from ftops import catalog, clock, engine, render
+from ftops import catalog, clock, render
+from ftops.apply import Outcome
+from ftops.commands import session
+from ftops.commands.apply import ApplyOptions, apply_plan
 from ftops.errors import FtopsError
+from ftops.lock import Lock
+from ftops.project import load_project
 from ftops.validate import validate
 
 Echo = Callable[[str], None]
@@ -114,9 +119,17 @@ def _scratch_repo(specs: Path, into: Path, provider: str) -> Path:
     return into / "specs"
 
 
-def run(echo: Echo, *, specs: Path = Path("specs"), job_seconds: float = 1.0,
-        timeout: float = 120.0) -> dict[str, str]:
+@dataclass(frozen=True)
+class DemoOptions:
+    specs: Path = Path("specs")
+    job_seconds: float = 1.0  # how long each job takes on the emulator
+    timeout: float = 120.0
+    echo: Echo = print
+
+
+def run(options: DemoOptions) -> dict[str, str]:
     """Runs the whole loop and returns model name -> fine-tuned model id."""
+    echo, specs = options.echo, options.specs
     route = choose_route(_bases(specs), clock.today())
     if route.note:
         echo(route.note)
@@ -127,27 +140,34 @@ def run(echo: Echo, *, specs: Path = Path("specs"), job_seconds: float = 1.0,
         echo(report.to_text().rstrip())
         if not report.ok:
             raise FtopsError("the demo specs do not validate")
-        project = engine.load_project(copied)
-        with engine.connect(project, emulator=True, job_seconds=job_seconds) as remotes:
-            echo("\n$ ftops plan --emulator")
-            plan = engine.make_plan(project, remotes)
-            echo(render.render_text(plan).rstrip())
-            echo("\n$ ftops apply --emulator --auto-approve --wait")
-            outcome = engine.apply_plan(project, remotes, plan, saved=False, wait=True,
-                                        timeout=timeout, report=echo)
-            locked = engine.refresh_lock(project, remotes)
-            echo("\n$ ftops plan --emulator   (again: nothing left to do)")
-            echo(render.render_text(engine.make_plan(project, remotes)).rstrip())
-        for name, reason in sorted(outcome.deferred.items()):
-            echo(f"model {name}: not started: {reason}")
-        if not outcome.ok:
-            raise FtopsError("demo apply failed: " + "; ".join(outcome.failed.values()))
-        models = {name: entry.fine_tuned_model for name, entry in locked.models.items()
-                  if entry.fine_tuned_model}
-        echo("\nFine-tuned models (from ftops.lock):")
-        for name, model_id in sorted(models.items()):
-            echo(f"  {name}: {model_id}")
-        return models
+        locked, outcome = _plan_and_apply(copied, options)
+    for name, reason in sorted(outcome.deferred.items()):
+        echo(f"model {name}: not started: {reason}")
+    if not outcome.ok:
+        raise FtopsError("demo apply failed: " + "; ".join(outcome.failed.values()))
+    models = {name: entry.fine_tuned_model for name, entry in locked.models.items()
+              if entry.fine_tuned_model}
+    echo("\nFine-tuned models (from ftops.lock):")
+    for name, model_id in sorted(models.items()):
+        echo(f"  {name}: {model_id}")
+    return models
+
+
+def _plan_and_apply(specs: Path, options: DemoOptions) -> tuple[Lock, Outcome]:
+    """plan, apply --wait, plan again: what a newcomer would type, on the embedded emulator."""
+    echo = options.echo
+    project = load_project(specs)
+    with session.connect(project, emulator=True, job_seconds=options.job_seconds) as remotes:
+        echo("\n$ ftops plan --emulator")
+        plan = session.make_plan(project, remotes)
+        echo(render.render_text(plan).rstrip())
+        echo("\n$ ftops apply --emulator --auto-approve --wait")
+        outcome = apply_plan(project, remotes, plan, saved=False, options=ApplyOptions(
+            specs=specs, wait=True, timeout=options.timeout, report=echo))
+        locked = session.refresh_lock(project, remotes)
+        echo("\n$ ftops plan --emulator   (again: nothing left to do)")
+        echo(render.render_text(session.make_plan(project, remotes)).rstrip())
+    return locked, outcome
 
 
 def _bases(specs: Path) -> set[str]:

@@ -1,0 +1,225 @@
+"""``ftops apply``: upload what is missing and start each job exactly once; in GitHub Actions,
+on a push to the default branch, only the plan that was reviewed.
+
+The reviewed plan hash is read from the merged pull request's ftops comment. When it differs
+from the plan about to be applied, apply refuses with ``plan-changed`` before any mutating
+request and says so on the pull request. A push that came from no reviewed pull request (a
+direct push, or a fork's pull request that could not be planned) is applied as planned now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ftops import evals, github, gitinfo, lock, render
+from ftops.apply import Executor, Outcome, mend_duplicates
+from ftops.commands import session
+from ftops.commands.reports import (
+    code_or_dash,
+    loss_markdown,
+    marker_key,
+    model_ids,
+    runner_plan_path,
+)
+from ftops.errors import FtopsError
+from ftops.github import ActionsContext
+from ftops.plan import Plan
+from ftops.project import LOCK_FILE, Project, check_clean, load_project
+from ftops.providers import Remote
+
+Report = Callable[[str], None]
+
+
+def _no_confirmation(_plan: Plan) -> None:
+    """The default for callers that confirmed already (tests, the Action with --auto-approve)."""
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    specs: Path = Path("specs")
+    plan_file: Path | None = None  # a saved plan: applied as it is, or refused when stale
+    emulator: bool = False
+    prune: bool = False
+    allow_delete_models: bool = False
+    parallel: int = 4
+    wait: bool = False
+    timeout: float | None = None
+    allow_dirty: bool = False
+    commit_lock: bool = False
+    allow_plan_changed: bool = False
+    confirm: Callable[[Plan], None] = _no_confirmation  # raises to refuse
+    report: Report = print
+    env: Mapping[str, str] | None = None
+    today: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class ApplyRun:
+    plan: Plan
+    outcome: Outcome
+    lock: lock.Lock
+    lock_commit: str | None  # sha of the ftops.lock commit, None when not asked or unchanged
+    eval_results: tuple[evals.EvalResult, ...] = field(default=())  # --wait: the gates run
+
+
+def run(options: ApplyOptions) -> ApplyRun:
+    env = os.environ if options.env is None else options.env
+    ctx = github.actions_context(env)
+    project = load_project(options.specs)
+    if not options.allow_dirty:
+        check_clean(project)
+    saved = (Plan.from_json(options.plan_file.read_text(encoding="utf-8"),
+                            source=str(options.plan_file)) if options.plan_file else None)
+    if saved is not None:  # a saved plan carries its own prune options
+        options = _with_prune(options, saved.inputs.prune, saved.inputs.allow_delete_models)
+    key = marker_key(project, options.specs)
+    with session.connect(project, emulator=options.emulator) as remotes:
+        plan = saved or session.make_plan(project, remotes, prune=options.prune,
+                                          allow_delete_models=options.allow_delete_models,
+                                          today=options.today)
+        if saved is None:
+            options.report(render.render_text(plan).rstrip("\n"))
+        if ctx is not None:
+            _check_reviewed(ctx, key, plan, allow_changed=options.allow_plan_changed,
+                            report=options.report)
+        if saved is None:  # a saved plan was reviewed when it was saved, as in Terraform
+            options.confirm(plan)
+        result, charts = _execute(project, remotes, plan, options, saved=saved is not None,
+                                  ctx=ctx, key=key)
+    if ctx is not None:
+        _publish(ctx, key, result, charts, env, options.plan_file)
+    return result
+
+
+def _with_prune(options: ApplyOptions, prune: bool, allow_delete_models: bool) -> ApplyOptions:
+    return replace(options, prune=prune, allow_delete_models=allow_delete_models)
+
+
+def _execute(project: Project, remotes: Mapping[str, Remote], plan: Plan,
+             options: ApplyOptions, *, saved: bool, ctx: ActionsContext | None,
+             key: str) -> tuple[ApplyRun, str]:
+    """Apply, write the lock, run the eval gates after --wait, commit the lock if asked."""
+    try:
+        outcome = apply_plan(project, remotes, plan, saved=saved, options=options)
+    except FtopsError as exc:
+        if ctx is not None:
+            _report_failure(ctx, key, exc, options.report)
+        raise
+    locked = session.refresh_lock(project, remotes, plan)
+    gated = (evals.gate(project, remotes, locked, parallel=options.parallel,
+                        report=options.report) if options.wait else None)
+    locked = gated.lock if gated else locked
+    charts = loss_markdown(project, remotes, locked) if ctx is not None and options.wait else ""
+    sha = None
+    if options.commit_lock:
+        env = os.environ if options.env is None else options.env
+        sha = gitinfo.commit_file(project.root, LOCK_FILE,
+                                  gitinfo.lock_commit_message(len(locked.models)),
+                                  gitinfo.default_author(env))
+    return ApplyRun(plan, outcome, locked, sha, gated.results if gated else ()), charts
+
+
+def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *, saved: bool,
+               options: ApplyOptions) -> Outcome:
+    """Apply ``plan``. A saved plan is compared with a fresh one first and refused when stale."""
+    if plan.errors:
+        raise FtopsError("the plan has errors: " + "; ".join(str(e) for e in plan.errors))
+    actual = session.read_actual(remotes)
+    fresh = session.plan_for(project, remotes, actual, prune=options.prune,
+                             allow_delete_models=options.allow_delete_models,
+                             today=options.today)
+    if saved:
+        reasons = plan.is_stale_against(fresh)
+        if reasons:
+            raise FtopsError("Saved plan is stale: " + "; ".join(reasons),
+                             hint="run `ftops plan` again and review the new plan")
+    outcome = Executor(plan if saved else fresh, remotes, root=project.root,
+                       parallel=options.parallel, wait_for_jobs=options.wait,
+                       timeout=options.timeout, known_jobs=actual.jobs,
+                       report=options.report).run()
+    changed = outcome.uploaded or outcome.started or outcome.deduplicated or outcome.pruned
+    # Duplicates a crash left behind are already in ``actual``; only our own creates need a
+    # fresh look (a no-op apply then reads the account once, not twice).
+    mend_duplicates(remotes, session.read_actual(remotes) if changed else actual, outcome)
+    return outcome
+
+
+def _publish(ctx: ActionsContext, key: str, result: ApplyRun, charts: str,
+             env: Mapping[str, str], plan_file: Path | None) -> None:
+    """The job summary, the step outputs and the report on the reviewed pull request."""
+    markdown = apply_markdown(result, charts)
+    github.write_summary(ctx, markdown)
+    if plan_file is None:  # keep the plan that was applied, for the workflow's artifacts
+        plan_file = runner_plan_path(env)
+        plan_file.write_text(result.plan.to_json(), encoding="utf-8")
+    github.write_outputs(ctx, {
+        "has-changes": result.plan.has_changes,
+        "plan-json": str(plan_file.resolve()),
+        "models": model_ids(result.lock),
+        "estimated-cost": f"{result.plan.estimated_cost_usd:.2f}",
+    })
+    if ctx.token:
+        github.report_apply(ctx, key, markdown)
+
+
+def _check_reviewed(ctx: ActionsContext, key: str, plan: Plan, *, allow_changed: bool,
+                    report: Report) -> None:
+    if not (ctx.is_push_to_default_branch and plan.has_changes):
+        return
+    reviewed = github.reviewed_plan_hash(ctx, key)
+    if reviewed is None:
+        report("no reviewed plan found for this commit; applying the current plan")
+        return
+    try:
+        github.check_approval(reviewed, plan.plan_hash, allow_changed=allow_changed)
+    except FtopsError as exc:
+        markdown = (f"#### ftops apply refused: plan-changed\n\n{exc}\n\n"
+                    f"Nothing was uploaded or trained. The plan now:\n\n"
+                    f"{render.render_markdown(plan)}")
+        github.write_summary(ctx, markdown)
+        github.write_outputs(ctx, {"has-changes": plan.has_changes,
+                                   "estimated-cost": f"{plan.estimated_cost_usd:.2f}"})
+        github.report_apply(ctx, key, markdown)
+        raise
+    if reviewed != plan.plan_hash:
+        report(f"plan differs from the reviewed one ({reviewed[:12]}); "
+               "applying it because of --allow-plan-changed")
+
+
+def _report_failure(ctx: ActionsContext, key: str, exc: FtopsError, report: Report) -> None:
+    """Tell the job summary and the reviewed pull request that apply stopped part-way."""
+    markdown = (f"#### ftops apply FAILED\n\n{exc}\n\n"
+                "What was uploaded or started before the error stays; `ftops status` shows it.")
+    github.write_summary(ctx, markdown)
+    if not ctx.token:
+        return
+    try:
+        github.report_apply(ctx, key, markdown)
+    except FtopsError as github_error:  # the apply error is the one the job must show
+        report(f"could not report the failure on the pull request: {github_error}")
+
+
+def apply_markdown(run: ApplyRun, charts: str = "") -> str:
+    outcome = run.outcome
+    verdict = "succeeded" if outcome.ok and all(r.passed for r in run.eval_results) else "FAILED"
+    lines = [f"#### ftops apply {verdict}", "",
+             f"{len(outcome.uploaded)} uploaded, {len(outcome.started)} started, "
+             f"{len(outcome.pruned)} pruned."]
+    lines += [f"- ⏸️ `{name}`: not started: {reason}"
+              for name, reason in sorted(outcome.deferred.items())]
+    lines += [f"- ❌ `{name}`: {error}" for name, error in sorted(outcome.failed.items())]
+    if run.lock.models:
+        lines += ["", "| Model | Status | Job | Fine-tuned model |", "|---|---|---|---|"]
+        lines += [f"| `{name}` | {e.status} | `{e.job_id}` | {code_or_dash(e.fine_tuned_model)} |"
+                  for name, e in sorted(run.lock.models.items())]
+    if run.lock_commit:
+        lines += ["", f"`{LOCK_FILE}` committed as `{run.lock_commit[:12]}`."]
+    if run.eval_results:
+        lines += ["", evals.results_markdown(run.eval_results).rstrip("\n")]
+    if charts:
+        lines += ["", charts]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,75 @@
+"""``ftops wait``: follow the named models' current jobs (all by default) to their end,
+printing their events, then write ``ftops.lock``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftops.commands import session
+from ftops.errors import FtopsError
+from ftops.follow import follow
+from ftops.identity import fingerprints
+from ftops.project import Project, load_project
+from ftops.providers import Remote
+from ftops.state import Job
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    names: tuple[str, ...] = ()
+    specs: Path = Path("specs")
+    emulator: bool = False
+    timeout: float | None = None
+    report: Callable[[str], None] = print
+
+
+@dataclass(frozen=True)
+class WaitRun:
+    jobs: dict[str, Job]  # model name -> its job as it ended
+
+    @property
+    def ok(self) -> bool:
+        return all(job.status == "succeeded" for job in self.jobs.values())
+
+
+def run(options: WaitOptions) -> WaitRun:
+    project = load_project(options.specs)
+    with session.connect(project, emulator=options.emulator) as remotes:
+        jobs = wait_for(project, remotes, options.names, timeout=options.timeout,
+                        report=options.report)
+        session.refresh_lock(project, remotes)
+    return WaitRun(jobs)
+
+
+def jobs_to_follow(project: Project, remotes: Mapping[str, Remote],
+                   names: tuple[str, ...]) -> dict[str, Job]:
+    """The current job of each named model (all declared models when none are named)."""
+    unknown = sorted(set(names) - {m.name for m in project.desired.models})
+    if unknown:
+        raise FtopsError("no such model: " + ", ".join(unknown))
+    actual = session.read_actual(remotes)
+    prints = fingerprints(project.desired)
+    out: dict[str, Job] = {}
+    for m in project.desired.models:
+        if names and m.name not in names:
+            continue
+        job = actual.current_job(project.desired.repo, m.provider, prints[m.name])
+        if job is not None:
+            out[m.name] = job
+    return out
+
+
+def wait_for(project: Project, remotes: Mapping[str, Remote], names: tuple[str, ...], *,
+             timeout: float | None, report: Callable[[str], None] = print) -> dict[str, Job]:
+    """Follow each named model's current job to its end; returns the final jobs."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    jobs = jobs_to_follow(project, remotes, names)
+    if not jobs:
+        report("no jobs to follow")
+    return {
+        name: follow(remotes[job.provider], name, job.id, report=report, deadline=deadline)
+        for name, job in sorted(jobs.items())
+    }
