@@ -127,17 +127,13 @@ def schema_command() -> None:
               help="Refuse the metadata filter on job listing (400), as some endpoints do.")
 @click.option("--log-size", default=10_000, show_default=True, type=click.IntRange(min=0),
               help="Latest requests kept by /_emulator/requests (/_emulator/stats counts all).")
-def emulator_command(host: str, port: int, state_path: Path | None, job_seconds: float,
-                     fault_rate: float, faults: str, retry_after: float, latency_ms: float,
-                     seed: int, flavor: str, no_metadata_filter: bool, log_size: int) -> None:
+def emulator_command(no_metadata_filter: bool, **options: Any) -> None:
     """Serve an OpenAI-compatible fine-tuning API locally until interrupted."""
     from ftops.commands import emulator
 
-    emulator.run(emulator.EmulatorOptions(
-        host=host, port=port, state_path=state_path, job_seconds=job_seconds,
-        fault_rate=fault_rate, faults=faults, retry_after=retry_after, latency_ms=latency_ms,
-        seed=seed, flavor=flavor, metadata_filter=not no_metadata_filter, log_size=log_size),
-        echo=click.echo)
+    # The remaining options are named as EmulatorOptions' fields.
+    emulator.run(emulator.EmulatorOptions(**options, metadata_filter=not no_metadata_filter),
+                 echo=click.echo)
 
 
 _specs_option = click.option("--specs", "specs_dir", default="specs", show_default=True,
@@ -207,7 +203,7 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
 @_emulator_option
 @_with(_prune_options)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--wait", "wait_", is_flag=True, help="Follow jobs until they end; train chains.")
+@click.option("--wait", is_flag=True, help="Follow jobs until they end; train chains.")
 @click.option("--timeout", type=click.FloatRange(min=0), help="Seconds --wait may take.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(min=1),
               help="Requests at once: a look at the account and N-1 uploads or job creations.")
@@ -215,18 +211,14 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
 @click.option("--commit-lock", is_flag=True, help="Commit the updated ftops.lock (git).")
 @click.option("--allow-plan-changed", is_flag=True,
               help="In GitHub Actions: apply even if the plan differs from the reviewed one.")
-def apply_command(plan_file: Path | None, specs_dir: Path, emulator: bool, prune: bool,
-                  allow_delete_models: bool, auto_approve: bool, wait_: bool,
-                  timeout: float | None, parallel: int, allow_dirty: bool, commit_lock: bool,
-                  allow_plan_changed: bool) -> None:
+def apply_command(specs_dir: Path, auto_approve: bool, **options: Any) -> None:
     """Upload missing datasets and start jobs; safe to re-run. PLAN_FILE: a saved plan."""
     from ftops.commands import apply
     from ftops.project import LOCK_FILE
 
+    # The remaining options are named as ApplyOptions' fields.
     run = apply.run(apply.ApplyOptions(
-        specs=specs_dir, plan_file=plan_file, emulator=emulator, prune=prune,
-        allow_delete_models=allow_delete_models, parallel=parallel, wait=wait_, timeout=timeout,
-        allow_dirty=allow_dirty, commit_lock=commit_lock, allow_plan_changed=allow_plan_changed,
+        specs=specs_dir, **options,
         # As in Terraform, a plan with nothing to change needs no approval.
         confirm=lambda plan: _confirm(auto_approve) if plan.has_changes else None,
         report=click.echo))

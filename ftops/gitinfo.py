@@ -80,12 +80,11 @@ def head_commit(root: Path) -> str:
 
 
 def head_commit_or_none(path: Path) -> str | None:
-    """The sha of HEAD, or None outside a repository or before the first commit."""
-    import git
+    """The sha of HEAD, or None outside a repository or before the first commit (job metadata
+    records it for provenance; a missing one must not stop a plan)."""
     try:
-        with git.Repo(path, search_parent_directories=True) as repo:
-            return repo.head.commit.hexsha
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return head_commit(repo_root(path))
+    except FtopsError:
         return None
 
 

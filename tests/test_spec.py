@@ -85,7 +85,7 @@ BASE = """
 
 def test_demo_specs_resolve_in_training_order() -> None:
     loaded = spec.load_specs(REPO / "specs")
-    models = loaded.resolved_models()
+    models = loaded.models
     assert [m.name for m in models] == ["support-bot", "support-bot-tone"]
     bot, tone = models
     assert bot.base_model == tone.base_model == "gpt-4o-mini-2024-07-18"
@@ -247,7 +247,7 @@ def test_valid_spec_with_every_section(repo: Path) -> None:
     """,
     )
     loaded = spec.load_specs(repo / "specs")
-    names = [m.name for m in loaded.resolved_models()]
+    names = [m.name for m in loaded.models]
     assert names.index("sft") < names.index("pref")
     sft, pref = loaded.model("sft"), loaded.model("pref")
     custom, from_ft = loaded.model("custom"), loaded.model("from-ft")

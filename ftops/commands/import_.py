@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,9 @@ from ftops import emulated
 from ftops.changes import suffix_of
 from ftops.errors import FtopsError
 from ftops.identity import RESERVED_PREFIX, fingerprints, model_fingerprint
-from ftops.project import load_project
+from ftops.project import Project, load_project
 from ftops.providers import Remote
-from ftops.spec import METHOD_HYPERPARAMETERS, dump_spec_yaml
+from ftops.spec import METHOD_HYPERPARAMETERS, Provider, dump_spec_yaml
 from ftops.state import DEFAULT_PROVIDER, Job
 
 _NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -69,21 +69,32 @@ def _write_data(root: Path, folder: Path, stem: str, content: bytes,
     return path, hashlib.sha256(content).hexdigest()
 
 
-def _adopt_entry(job: Job, remote: Remote, *, name: str, provider: str, root: Path,
-                 spec_dir: Path, data_dir: Path, written: list[Path],
-                 datasets: dict[str, Any]) -> dict[str, Any]:
-    """Downloads the job's files and returns its models entry (and fills ``datasets``)."""
+@dataclass
+class _Target:
+    """Where an import writes, and what it has written so far (undone if it fails)."""
+
+    root: Path  # the repository
+    spec_dir: Path  # where the new spec file goes; dataset paths are relative to it
+    data_dir: Path  # where the downloaded datasets go
+    written: list[Path] = field(default_factory=list)
+    datasets: dict[str, Any] = field(default_factory=dict)  # the spec's datasets section
+
+
+def _adopt_entry(job: Job, remote: Remote, target: _Target, *, name: str,
+                 provider: str) -> dict[str, Any]:
+    """Downloads the job's files and returns its models entry (and fills the datasets)."""
     fmt = "preference" if job.method == "dpo" else "chat"
     shas: dict[str, str] = {}
     for role, file_id in (("train", job.training_file), ("val", job.validation_file)):
         if file_id is None:
             continue
-        path, shas[role] = _write_data(root, data_dir, f"{name}-{role}",
-                                       remote.file_bytes(file_id), written)
-        entry: dict[str, Any] = {"path": Path(os.path.relpath(path, spec_dir)).as_posix()}
+        path, shas[role] = _write_data(target.root, target.data_dir, f"{name}-{role}",
+                                       remote.file_bytes(file_id), target.written)
+        entry: dict[str, Any] = {
+            "path": Path(os.path.relpath(path, target.spec_dir)).as_posix()}
         if fmt != "chat":
             entry["format"] = fmt
-        datasets[f"{name}-{role}"] = entry
+        target.datasets[f"{name}-{role}"] = entry
     allowed = METHOD_HYPERPARAMETERS[job.method]
     hyper = {k: v for k, v in sorted(job.hyperparameters.items()) if k in allowed}
     suffix = _suffix(job)
@@ -124,60 +135,70 @@ class ImportOptions:
 def run(options: ImportOptions) -> ImportRun:
     """Adopt each job into a new spec file (default ``<specs>/imported.yaml``), its datasets
     under ``data/imported/``; checks that the specs then plan each adopted model as its job."""
-    specs, provider, out, emulator = (options.specs, options.provider, options.out,
-                                      options.emulator)
     ids, given = options.job_ids, options.names
     if not ids:
         raise FtopsError("no job id given", hint="ftops import ftjob-...")
     if given and len(given) != len(ids):
         raise FtopsError(f"{len(given)} --name for {len(ids)} job ids; give one per job or none")
-    project = load_project(specs)
-    chosen = next((p for p in project.spec.providers if p.name == provider), None)
+    project = load_project(options.specs)
+    chosen = next((p for p in project.spec.providers if p.name == options.provider), None)
     if chosen is None:
-        raise FtopsError(f"no provider named '{provider}' in the specs")
+        raise FtopsError(f"no provider named '{options.provider}' in the specs")
+    spec_file = _spec_file(options)
+    out = _Target(project.root, spec_file.parent, project.root / "data" / "imported")
+    try:
+        models, adopted = _adopt_all(project, chosen, out, options)
+        header = ("# Written by `ftops import`: jobs made outside ftops, adopted by id. The\n"
+                  "# fingerprint pins the configuration they were trained with; changing it\n"
+                  "# makes the plan replace the model with a new job.\n")
+        spec_file.parent.mkdir(parents=True, exist_ok=True)
+        spec_file.write_text(dump_spec_yaml({"datasets": out.datasets, "models": models},
+                                            header), encoding="utf-8")
+        out.written.append(spec_file)
+        _check_adopted(options.specs, models)
+    except BaseException:
+        for path in reversed(out.written):  # leave the repository as it was
+            path.unlink(missing_ok=True)
+        raise
+    return ImportRun(spec_file, adopted, tuple(out.written))
+
+
+def _spec_file(options: ImportOptions) -> Path:
+    """The new spec file: a .yaml file inside the spec directory (so plan reads it) that does
+    not exist yet (import never edits a spec)."""
+    specs = options.specs
     if not specs.is_dir():
         raise FtopsError(f"{specs} is not a directory; import adds a file to a spec directory")
-    target = out if out is not None else specs / "imported.yaml"
+    target = options.out if options.out is not None else specs / "imported.yaml"
     if target.suffix not in (".yaml", ".yml") or not target.resolve().is_relative_to(
             specs.resolve()):
         raise FtopsError(f"{target} is not a .yaml file in the spec directory {specs}",
                          hint="choose such an --out, so plan reads it")
     if target.exists():
         raise FtopsError(f"{target} exists; import writes a new spec file", hint="pass --out")
+    return target
+
+
+def _adopt_all(project: Project, chosen: Provider, out: _Target,
+               options: ImportOptions) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each job's models entry (name -> entry) and the job each name adopts."""
     taken = {m.name for m in project.spec.models} | {d.name for d in project.spec.datasets}
     repo = project.desired.repo
-    written: list[Path] = []
-    datasets: dict[str, Any] = {}
     models: dict[str, Any] = {}
     adopted: dict[str, str] = {}
-    try:
-        with emulated.connections(
-                [chosen], [provider],
-                emulator_root=project.root if emulator else None) as conns:
-            remote = conns[provider].remote(repo)
-            for index, job_id in enumerate(ids):
-                job = remote.job(job_id)
-                _adoptable(job, repo)
-                name = _free_name(given[index] if given else _suffix(job) or job.id, taken)
-                taken |= {f"{name}-train", f"{name}-val"}
-                models[name] = _adopt_entry(
-                    job, remote, name=name, provider=provider, root=project.root,
-                    spec_dir=target.parent, data_dir=project.root / "data" / "imported",
-                    written=written, datasets=datasets)
-                adopted[name] = job_id
-        header = ("# Written by `ftops import`: jobs made outside ftops, adopted by id. The\n"
-                  "# fingerprint pins the configuration they were trained with; changing it\n"
-                  "# makes the plan replace the model with a new job.\n")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(dump_spec_yaml({"datasets": datasets, "models": models}, header),
-                          encoding="utf-8")
-        written.append(target)
-        _check_adopted(specs, models)
-    except BaseException:
-        for path in reversed(written):  # leave the repository as it was
-            path.unlink(missing_ok=True)
-        raise
-    return ImportRun(target, adopted, tuple(written))
+    with emulated.connections(
+            [chosen], [chosen.name],
+            emulator_root=project.root if options.emulator else None) as conns:
+        remote = conns[chosen.name].remote(repo)
+        for index, job_id in enumerate(options.job_ids):
+            job = remote.job(job_id)
+            _adoptable(job, repo)
+            wanted = options.names[index] if options.names else _suffix(job) or job.id
+            name = _free_name(wanted, taken)
+            taken |= {f"{name}-train", f"{name}-val"}
+            models[name] = _adopt_entry(job, remote, out, name=name, provider=chosen.name)
+            adopted[name] = job_id
+    return models, adopted
 
 
 def _check_adopted(specs: Path, models: dict[str, Any]) -> None:

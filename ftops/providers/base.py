@@ -46,7 +46,7 @@ class Account(Protocol):
 
     def files(self) -> tuple[RemoteFile, ...]: ...
 
-    def jobs(self, **metadata: str) -> tuple[Job, ...]:
+    def jobs(self) -> tuple[Job, ...]:
         """This repository's ftops jobs carrying ``metadata`` (adopted jobs included)."""
         ...
 

@@ -121,10 +121,10 @@ class Remote:
         page = self.client.files.list(purpose=FINE_TUNE_PURPOSE, limit=FILES_PAGE, order="asc")
         return tuple(_to_file(f, self.provider) for f in page)
 
-    def jobs(self, **metadata: str) -> tuple[Job, ...]:
+    def jobs(self) -> tuple[Job, ...]:
         """This repository's ftops jobs: one metadata-filtered listing, paginated (a whole
         listing where the endpoint lacks the filter: see ``Features``), plus adopted jobs."""
-        wanted = {"ftops_repo": self.repo, **metadata}
+        wanted = {"ftops_repo": self.repo}
         page = self.features.attempt(
             "metadata_filter",
             lambda: list(self.client.fine_tuning.jobs.list(limit=JOBS_PAGE, metadata=wanted)),

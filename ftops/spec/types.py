@@ -98,10 +98,6 @@ class Spec:
     evals: tuple[Eval, ...]
     providers: tuple[Provider, ...]
 
-    def resolved_models(self) -> tuple[ResolvedModel, ...]:
-        """Every model, in training order: a parent always comes before its children."""
-        return self.models
-
     def model(self, name: str) -> ResolvedModel | None:
         return next((m for m in self.models if m.name == name), None)
 
