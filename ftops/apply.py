@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import openai
 
-from ftops.errors import FtopsError
+from ftops.errors import FtopsError, RemoteError
 from ftops.follow import Report, follow
 from ftops.identity import dataset_filename, sha256_from_filename
 from ftops.pipeline import Create, Pipeline
@@ -179,8 +179,8 @@ class Executor:
         assert up is not None
         if item.failure is not None:
             raise item.failure
-        raise FtopsError(f"uploaded {up.path} but the file is not listed",
-                         hint="run `ftops apply` again")
+        raise RemoteError(f"uploaded {up.path} but the file is not listed",
+                          hint="run `ftops apply` again")
 
     # --- jobs ----------------------------------------------------------------------------------
     def _file_id(self, provider: str, ref_sha: str, ref_id: str | None) -> str:

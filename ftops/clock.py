@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from ftops.errors import FtopsError
+from ftops.errors import UsageError
 
 ENV = "FTOPS_TODAY"
 
@@ -22,7 +22,7 @@ def pinned() -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise FtopsError(f"{ENV}={value!r} is not a date",
+        raise UsageError(f"{ENV}={value!r} is not a date",
                          hint="use YYYY-MM-DD, e.g. FTOPS_TODAY=2027-01-07, or unset it") from None
 
 

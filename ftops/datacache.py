@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ftops.atomic import write_atomic
-from ftops.errors import FtopsError
+from ftops.errors import DataError
 
 # Bump when a change to the checks or the token rule changes results: old entries then miss.
 VERSION = 2
@@ -43,12 +43,12 @@ def identify(path: Path, *, settle: bool) -> Identity:
     try:
         stat = path.stat()
         if not path.is_file():
-            raise FtopsError("dataset path is not a file", path=str(path))
+            raise DataError("dataset path is not a file", path=str(path))
     except FileNotFoundError:
-        raise FtopsError("dataset file not found", path=str(path),
-                         hint="check the dataset's path") from None
+        raise DataError("dataset file not found", path=str(path),
+                        hint="check the dataset's path") from None
     except OSError as exc:
-        raise FtopsError(f"cannot read dataset: {exc.strerror}", path=str(path)) from None
+        raise DataError(f"cannot read dataset: {exc.strerror}", path=str(path)) from None
     tick = _COARSE_TICK_NS if stat.st_mtime_ns % 1_000_000_000 == 0 else _FINE_TICK_NS
     age = time.time_ns() - stat.st_mtime_ns
     if settle and 0 <= age < tick:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftops import gitinfo
-from ftops.errors import FtopsError
+from ftops.errors import DataError, FtopsError
 
 CountTokens = Callable[[str], int]  # e.g. tokens.TokenCounter.text, or a per-example count
 _SNIPPET = 200
@@ -134,7 +134,7 @@ def _examples(rel: str, data: bytes | None) -> list[Example]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise FtopsError("not valid UTF-8", path=rel, line=line) from None
+        raise DataError("not valid UTF-8", path=rel, line=line) from None
     return [
         Example(number, line.rstrip("\r"))
         for number, line in enumerate(text.split("\n"), start=1)

@@ -9,8 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from ftops.errors import FtopsError
-from ftops.state import Desired, DesiredModel, HyperValue, RemoteFile, Source
+from ftops.errors import SpecError
+from ftops.state import Desired, HyperValue, RemoteFile, ResolvedModel, Source
 
 FINE_TUNE_PURPOSE: Final = "fine-tune"
 _FILENAME = re.compile(r"ftops-([0-9a-f]{64})\.jsonl")
@@ -93,10 +93,10 @@ def model_fingerprint(
     return sha256_text(canonical_json(payload))
 
 
-def _error(model: DesiredModel, message: str, hint: str | None = None) -> FtopsError:
+def _error(model: ResolvedModel, message: str, hint: str | None = None) -> SpecError:
     source = model.source or Source(path="specs")
-    return FtopsError(f"model {model.name}: {message}", path=source.path, line=source.line,
-                      hint=hint)
+    return SpecError(f"model {model.name}: {message}", path=source.path, line=source.line,
+                     hint=hint)
 
 
 def fingerprints(desired: Desired) -> dict[str, str]:
@@ -105,7 +105,7 @@ def fingerprints(desired: Desired) -> dict[str, str]:
     hashes = {d.name: d.sha256 for d in desired.datasets}
     done: dict[str, str] = {}
 
-    def visit(model: DesiredModel, chain: tuple[str, ...]) -> str:
+    def visit(model: ResolvedModel, chain: tuple[str, ...]) -> str:
         if model.name in done:
             return done[model.name]
         if model.name in chain:
@@ -141,11 +141,11 @@ def fingerprints(desired: Desired) -> dict[str, str]:
 
 
 def job_metadata(
-    model: DesiredModel, *, fingerprint: str, repo: str, commit: str | None
+    model: ResolvedModel, *, fingerprint: str, repo: str, commit: str | None
 ) -> dict[str, str]:
     """The metadata a job is created with: ftops's keys (to find it again) plus the labels.
 
-    Raises FtopsError listing every violation of OpenAI's limits at once.
+    Raises SpecError listing every violation of OpenAI's limits at once.
     """
     meta = {"ftops_model": model.name, "ftops_fingerprint": fingerprint}
     if repo:

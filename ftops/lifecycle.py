@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ftops import catalog
-from ftops.plan import Notice, Place
-from ftops.state import Actual, Desired, DesiredModel
+from ftops.errors import Diagnostic, Place
+from ftops.state import Actual, Desired, ResolvedModel
 
 WARN_DAYS = 90
 
@@ -25,17 +25,17 @@ def days_from(day: dt.date, today: dt.date) -> str:
     return "today" if days == 0 else f"in {count}"
 
 
-def _place(model: DesiredModel) -> Place:
+def _place(model: ResolvedModel) -> Place:
     source = model.source
     return Place(f"model.{model.name}", source.path if source else "",
                  source.line if source else None)
 
 
-def _names(models: Iterable[DesiredModel]) -> str:
+def _names(models: Iterable[ResolvedModel]) -> str:
     return ", ".join(sorted(m.name for m in models))
 
 
-def _count(models: list[DesiredModel]) -> str:
+def _count(models: list[ResolvedModel]) -> str:
     return f"{len(models)} model{'s' if len(models) != 1 else ''}"
 
 
@@ -57,9 +57,9 @@ class Calendar:
         self.actual = actual
         self.today = today
         self.catalog = catalog.load()
-        self._untrainable: dict[_Stop, list[DesiredModel]] = defaultdict(list)
+        self._untrainable: dict[_Stop, list[ResolvedModel]] = defaultdict(list)
 
-    def root_base(self, model: DesiredModel) -> str:
+    def root_base(self, model: ResolvedModel) -> str:
         """The literal base at the bottom of a chain: the weights every fine-tune starts from."""
         while model.parent is not None:
             parent = self.desired.model(model.parent)
@@ -68,7 +68,7 @@ class Calendar:
         assert model.base is not None
         return model.base
 
-    def shutdown(self, model: DesiredModel) -> dt.date | None:
+    def shutdown(self, model: ResolvedModel) -> dt.date | None:
         """The first day the model's fine-tunes stop answering: the earliest of the catalog's
         date for its provider and the date the provider's own /models listing gives."""
         base = self.root_base(model)
@@ -77,12 +77,12 @@ class Calendar:
         listed = self.catalog.shutdown(model.provider_type, base)
         return min([*days, *([listed] if listed else [])], default=None)
 
-    def retired_on(self, model: DesiredModel) -> dt.date | None:
+    def retired_on(self, model: ResolvedModel) -> dt.date | None:
         """The shutdown day once it has come; None while the model still answers."""
         day = self.shutdown(model)
         return day if day is not None and day <= self.today else None
 
-    def _stop(self, model: DesiredModel) -> _Stop | None:
+    def _stop(self, model: ResolvedModel) -> _Stop | None:
         base = self.root_base(model)
         day = self.catalog.training_stop(model.provider_type, base)
         if day is None:
@@ -92,7 +92,7 @@ class Calendar:
         info = self.catalog.model(base)
         return _Stop(model.provider, day, None if wide else (info.id if info else base))
 
-    def refuse_training(self, model: DesiredModel) -> bool:
+    def refuse_training(self, model: ResolvedModel) -> bool:
         """Record that ``model`` needs a new job; True when its provider no longer takes one."""
         stop = self._stop(model)
         if stop is None or self.today < stop.day:
@@ -100,26 +100,27 @@ class Calendar:
         self._untrainable[stop].append(model)
         return True
 
-    def errors(self) -> list[Notice]:
+    def errors(self) -> list[Diagnostic]:
         """One error per provider and date, naming every model that cannot be trained."""
         out = []
         for stop, models in sorted(self._untrainable.items(),
                                    key=lambda kv: (kv[0].provider, kv[0].day, kv[0].base or "")):
             on = f" on {stop.base}" if stop.base else ""
-            out.append(Notice(
-                "provider_closed", f"provider.{stop.provider}",
+            out.append(Diagnostic(
+                "error", "provider_closed",
                 f"provider {stop.provider} accepts no new fine-tuning jobs{on} since "
                 f"{stop.day.isoformat()}: {_count(models)} cannot be trained "
                 f"({_names(models)}); see `ftops migrate` or choose another provider",
+                subject=f"provider.{stop.provider}",
                 places=tuple(_place(m) for m in sorted(models, key=lambda m: m.name))))
         return out
 
-    def warnings(self, retired: Mapping[str, dt.date]) -> list[Notice]:
+    def warnings(self, retired: Mapping[str, dt.date]) -> list[Diagnostic]:
         return [*self._closing_warnings(), *self._shutdown_warnings(retired)]
 
-    def _closing_warnings(self) -> list[Notice]:
+    def _closing_warnings(self) -> list[Diagnostic]:
         """Within 90 days of a provider's last day for new jobs (or after it): one line each."""
-        groups: dict[_Stop, list[DesiredModel]] = defaultdict(list)
+        groups: dict[_Stop, list[ResolvedModel]] = defaultdict(list)
         for model in self.desired.models:
             stop = self._stop(model)
             if stop is not None and (stop.day - self.today).days <= WARN_DAYS:
@@ -132,14 +133,15 @@ class Calendar:
             text = (f"stopped accepting new fine-tuning jobs{on} on {when}; jobs can no longer "
                     "be started" if stop.day <= self.today
                     else f"stops accepting new fine-tuning jobs{on} on {when}")
-            out.append(Notice("provider_closing", f"provider.{stop.provider}", text,
-                              places=tuple(_place(m) for m in models)))
+            out.append(Diagnostic("warning", "provider_closing", text,
+                                  subject=f"provider.{stop.provider}",
+                                  places=tuple(_place(m) for m in models)))
         return out
 
-    def _shutdown_warnings(self, retired: Mapping[str, dt.date]) -> list[Notice]:
+    def _shutdown_warnings(self, retired: Mapping[str, dt.date]) -> list[Diagnostic]:
         """Models whose base stops answering within 90 days, one line per provider, base and
         day. Retired models are reported by their own action, not here."""
-        groups: dict[tuple[str, str, dt.date], list[DesiredModel]] = defaultdict(list)
+        groups: dict[tuple[str, str, dt.date], list[ResolvedModel]] = defaultdict(list)
         for model in self.desired.models:
             day = self.shutdown(model)
             if day is None or model.name in retired or (day - self.today).days > WARN_DAYS:
@@ -149,19 +151,21 @@ class Calendar:
         out = []
         for (provider, base, day), models in sorted(groups.items()):
             verb = "stopped answering" if day <= self.today else "stop answering"
-            out.append(Notice(
-                "base_shutdown", f"provider.{provider}",
+            out.append(Diagnostic(
+                "warning", "base_shutdown",
                 f"{_count(models)} on {base} {verb} on {day.isoformat()} "
                 f"({days_from(day, self.today)}): {_names(models)} — see `ftops migrate`",
+                subject=f"provider.{provider}",
                 places=tuple(_place(m) for m in sorted(models, key=lambda m: m.name))))
         return out
 
     def alias_warnings(self, aliases: Mapping[str, str],
-                       retired: Mapping[str, dt.date]) -> list[Notice]:
+                       retired: Mapping[str, dt.date]) -> list[Diagnostic]:
         """Promoted aliases (``ftops.lock``) that point at a retired model."""
         return [
-            Notice("alias_retired", f"alias.{alias}",
-                   f"points at model {name}, which stopped answering on "
-                   f"{retired[name].isoformat()}; promote a successor (see `ftops migrate`)")
+            Diagnostic("warning", "alias_retired",
+                       f"points at model {name}, which stopped answering on "
+                       f"{retired[name].isoformat()}; promote a successor (see `ftops migrate`)",
+                       subject=f"alias.{alias}")
             for alias, name in sorted(aliases.items()) if name in retired
         ]

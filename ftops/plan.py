@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ftops.errors import FtopsError
+from ftops.errors import Diagnostic, FtopsError, Severity
 from ftops.identity import canonical_json, sha256_text
 from ftops.inputs import Inputs
 from ftops.state import DEFAULT_PROVIDER, HyperValue
@@ -247,59 +247,20 @@ class Action:
 
 
 @dataclass(frozen=True)
-class Place:
-    """Where in the specs one subject of a grouped notice is declared."""
-
-    subject: str
-    path: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where} ({self.subject})" if where else self.subject
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"subject": self.subject, "path": self.path, "line": self.line}
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Place:
-        return cls(subject=raw["subject"], path=raw["path"], line=raw["line"])
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A warning or error about one subject (an address such as ``model.bot``). A notice
-    about many models at once (a provider's cut-off) lists where each is declared."""
-
-    code: str
-    subject: str
-    message: str
-    places: tuple[Place, ...] = ()
-
-    def __str__(self) -> str:
-        return f"{self.subject}: {self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "subject": self.subject,
-                               "message": self.message}
-        if self.places:
-            out["places"] = [p.to_dict() for p in self.places]
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Notice:
-        return cls(code=raw["code"], subject=raw["subject"], message=raw["message"],
-                   places=tuple(Place.from_dict(p) for p in raw.get("places", ())))
-
-
-@dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
-    warnings: tuple[Notice, ...] = ()
-    errors: tuple[Notice, ...] = ()
+    warnings: tuple[Diagnostic, ...] = ()  # each of severity "warning"
+    errors: tuple[Diagnostic, ...] = ()  # each of severity "error": apply refuses the plan
     inputs: Inputs = field(default_factory=Inputs)
     today: str | None = None  # the ISO day the plan was made for (its dates decide actions)
     pinned: bool = False  # True when that day came from FTOPS_TODAY, not the machine's clock
+
+    def __post_init__(self) -> None:
+        # The JSON has no severity: a notice's list says it, so the two must never disagree.
+        for notices, severity in ((self.warnings, "warning"), (self.errors, "error")):
+            wrong = [str(n) for n in notices if n.severity != severity]
+            if wrong:
+                raise ValueError(f"not of severity {severity}: {'; '.join(wrong)}")
 
     @property
     def as_of(self) -> str:
@@ -380,8 +341,8 @@ class Plan:
         try:
             plan = cls(
                 actions=tuple(Action.from_dict(a) for a in raw["actions"]),
-                warnings=tuple(Notice.from_dict(w) for w in raw["warnings"]),
-                errors=tuple(Notice.from_dict(e) for e in raw["errors"]),
+                warnings=_notices(raw["warnings"], "warning"),
+                errors=_notices(raw["errors"], "error"),
                 inputs=Inputs.from_dict(raw["inputs"]),
                 today=raw.get("today"),
                 pinned=bool(raw.get("pinned", False)),
@@ -393,3 +354,7 @@ class Plan:
             raise FtopsError("plan_hash does not match the plan's content", path=source,
                              hint="the file was edited or corrupted; re-run `ftops plan`")
         return plan
+
+
+def _notices(raw: list[Mapping[str, Any]], severity: Severity) -> tuple[Diagnostic, ...]:
+    return tuple(Diagnostic.from_dict(n, severity=severity) for n in raw)

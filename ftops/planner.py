@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftops.changes import diff, job_error, labels, suffix_of
-from ftops.errors import FtopsError
+from ftops.errors import Diagnostic, FtopsError
 from ftops.identity import (
     FINE_TUNE_PURPOSE,
     dataset_filename,
@@ -28,13 +28,12 @@ from ftops.plan import (
     DatasetRef,
     Display,
     Kind,
-    Notice,
     Plan,
     Training,
     Upload,
 )
 from ftops.prune import prune_actions
-from ftops.state import Actual, Desired, DesiredModel, Job, RemoteFile
+from ftops.state import Actual, Desired, Job, RemoteFile, ResolvedModel
 
 
 def plan(
@@ -84,8 +83,8 @@ class _Planner:
         self.files_by_id = {(f.provider, f.id): f for f in actual.files}
         self.trained: dict[str, str | None] = {}  # ok model -> its fine-tuned model id
         self.wanted_uploads: set[tuple[str, str]] = set()
-        self.warnings: list[Notice] = []
-        self.errors: list[Notice] = []
+        self.warnings: list[Diagnostic] = []
+        self.errors: list[Diagnostic] = []
 
     def run(self, *, prune: bool, allow_delete_models: bool, pinned: bool) -> Plan:
         needed = self._needed_datasets()
@@ -136,7 +135,7 @@ class _Planner:
                       upload=upload)
 
     def _dataset_ref(
-        self, model: DesiredModel, name: str, needed: Mapping[tuple[str, str], _Needed]
+        self, model: ResolvedModel, name: str, needed: Mapping[tuple[str, str], _Needed]
     ) -> tuple[DatasetRef, str | None]:
         """The reference a job trains on, and the upload it waits for (if any)."""
         dataset = self.desired.dataset(name)
@@ -154,7 +153,7 @@ class _Planner:
 
     # -- models -----------------------------------------------------------------------------
 
-    def _depth(self, model: DesiredModel) -> int:
+    def _depth(self, model: ResolvedModel) -> int:
         parent = self.desired.model(model.parent) if model.parent else None
         return 0 if parent is None else 1 + self._depth(parent)
 
@@ -164,13 +163,13 @@ class _Planner:
             done[model.name] = self._model_action(model, done, needed)
         return list(done.values())
 
-    def _latest_previous(self, model: DesiredModel) -> Job | None:
+    def _latest_previous(self, model: ResolvedModel) -> Job | None:
         jobs = [j for j in self.jobs
                 if j.provider == model.provider and j.metadata["ftops_model"] == model.name
                 and j.status != "cancelled"]
         return max(jobs, key=lambda j: (j.created_at, j.id), default=None)
 
-    def _kind(self, model: DesiredModel, current: Job | None,
+    def _kind(self, model: ResolvedModel, current: Job | None,
               previous: Job | None) -> ActionType:
         """What the jobs alone say, before chains and the calendar have their word."""
         if current is None:
@@ -186,17 +185,18 @@ class _Planner:
         self.retired[model.name] = retired
         return ActionType.RETIRED
 
-    def _chain(self, model: DesiredModel, parent: Action | None, kind: ActionType,
+    def _chain(self, model: ResolvedModel, parent: Action | None, kind: ActionType,
                depends_on: list[str]) -> tuple[ActionType, str | None, str | None]:
         """(kind, base, note) once the parent is known: a chained model trains from its
         parent's result, and waits while the parent has none."""
         if parent is None:
             return kind, model.base, None
         if parent.provider != model.provider:
-            self.errors.append(Notice(
-                "parent_provider", f"model.{model.name}",
+            self.errors.append(Diagnostic(
+                "error", "parent_provider",
                 f"chains on {parent.address}, which trains on another provider; "
-                "a fine-tuned model can only be trained further where it lives"))
+                "a fine-tuned model can only be trained further where it lives",
+                subject=f"model.{model.name}"))
         base = self.trained.get(parent.name)
         if kind in STARTS_JOB and parent.action != ActionType.OK:
             depends_on.append(parent.address)
@@ -205,7 +205,7 @@ class _Planner:
 
     def _model_action(
         self,
-        model: DesiredModel,
+        model: ResolvedModel,
         done: Mapping[str, Action],
         needed: Mapping[tuple[str, str], _Needed],
     ) -> Action:
@@ -250,12 +250,12 @@ class _Planner:
         )
 
     @staticmethod
-    def _note(model: DesiredModel, current: Job | None, previous: Job | None) -> str | None:
+    def _note(model: ResolvedModel, current: Job | None, previous: Job | None) -> str | None:
         if current is not None and current.metadata["ftops_model"] != model.name:
             return f"trained as model {current.metadata['ftops_model']}"
         return f"replaces job {previous.id}" if previous else None
 
-    def _model_changes(self, model: DesiredModel, fingerprint: str, current: Job | None,
+    def _model_changes(self, model: ResolvedModel, fingerprint: str, current: Job | None,
                        previous: Job | None, base: str | None,
                        kind: ActionType) -> tuple[Change, ...]:
         """Field diffs against the superseded job, or label drift on the current one."""
@@ -266,7 +266,7 @@ class _Planner:
                         {"metadata": dict(model.metadata)})
         return ()
 
-    def _training(self, model: DesiredModel, fingerprint: str, base: str | None,
+    def _training(self, model: ResolvedModel, fingerprint: str, base: str | None,
                   metadata: Mapping[str, str], needed: Mapping[tuple[str, str], _Needed],
                   depends_on: list[str]) -> Training:
         """The job to create, and the uploads it waits for (added to ``depends_on``)."""
@@ -290,16 +290,16 @@ class _Planner:
             metadata=dict(metadata),
         )
 
-    def _metadata(self, model: DesiredModel, fingerprint: str, subject: str) -> dict[str, str]:
+    def _metadata(self, model: ResolvedModel, fingerprint: str, subject: str) -> dict[str, str]:
         try:
             return job_metadata(model, fingerprint=fingerprint, repo=self.desired.repo,
                                 commit=self.desired.commit)
         except FtopsError as exc:
-            self.errors.append(Notice("job_metadata", subject, str(exc)))
+            self.errors.append(Diagnostic("error", "job_metadata", str(exc), subject=subject))
             return {}
 
     def _changes(
-        self, model: DesiredModel, fingerprint: str, previous: Job, base: str | None
+        self, model: ResolvedModel, fingerprint: str, previous: Job, base: str | None
     ) -> tuple[Change, ...]:
         """Field-level diff between the previous job's config and the new one.
 
@@ -340,30 +340,30 @@ class _Planner:
 
     # -- warnings and errors ----------------------------------------------------------------
 
-    def _superseded_warnings(self, model: DesiredModel, fingerprint: str, subject: str) -> None:
+    def _superseded_warnings(self, model: ResolvedModel, fingerprint: str, subject: str) -> None:
         for job in self.jobs:
             if (job.live and job.provider == model.provider
                     and job.metadata["ftops_model"] == model.name
                     and job.metadata.get("ftops_fingerprint") != fingerprint):
-                self.warnings.append(Notice(
-                    "superseded_job", subject,
+                self.warnings.append(Diagnostic(
+                    "warning", "superseded_job",
                     f"job {job.id} ({job.status}) trains an earlier version of this model "
-                    "and keeps running unless cancelled"))
+                    "and keeps running unless cancelled", subject=subject))
 
-    def _spending_checks(self, model: DesiredModel, subject: str) -> None:
+    def _spending_checks(self, model: ResolvedModel, subject: str) -> None:
         self.calendar.refuse_training(model)
         if model.max_cost_usd is None:
             return
         if model.estimated_cost_usd is None:
-            self.warnings.append(Notice(
-                "cost_unknown", subject,
+            self.warnings.append(Diagnostic(
+                "warning", "cost_unknown",
                 f"max_cost_usd {model.max_cost_usd:g} cannot be checked: no price known "
-                f"for this base model and method"))
+                f"for this base model and method", subject=subject))
         elif model.estimated_cost_usd > model.max_cost_usd:
-            self.errors.append(Notice(
-                "over_budget", subject,
+            self.errors.append(Diagnostic(
+                "error", "over_budget",
                 f"estimated cost ${model.estimated_cost_usd:.2f} exceeds max_cost_usd "
-                f"${model.max_cost_usd:.2f}; raise the budget or shrink the job"))
+                f"${model.max_cost_usd:.2f}; raise the budget or shrink the job", subject=subject))
 
     # -- prune ------------------------------------------------------------------------------
 
@@ -395,5 +395,5 @@ class _Planner:
         )
 
 
-def _sorted_notices(notices: Iterable[Notice]) -> tuple[Notice, ...]:
+def _sorted_notices(notices: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
     return tuple(sorted(set(notices), key=lambda n: (n.subject, n.code, n.message)))

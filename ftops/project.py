@@ -4,13 +4,13 @@ stops at the first spec or dataset error, before any request is made."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ftops import cost, datasets, gitinfo
-from ftops.errors import FtopsError
+from ftops.errors import DataError, FtopsError
 from ftops.spec import ResolvedModel, Spec, load_specs
-from ftops.state import Desired, DesiredDataset, DesiredModel, Source
+from ftops.state import Desired, DesiredDataset, Source
 
 LOCK_FILE = "ftops.lock"
 
@@ -57,7 +57,7 @@ def load_project(specs: Path) -> Project:
                                   cache_dir=cache)
         if report.error_count:
             first = report.errors[0]
-            raise FtopsError(
+            raise DataError(
                 f"dataset {ds.name} has {report.error_count} error(s), first: "
                 f"{first.code}: {first.message}", path=ds.display, line=first.line or None,
                 hint="run `ftops validate` for the full report")
@@ -66,25 +66,11 @@ def load_project(specs: Path) -> Project:
     reports = {ds.name: analyze(ds.name) for ds in spec.datasets}
     # Only providers the catalog has facts on get a type; a custom endpoint gets no cut-off dates.
     provider_types = {p.name: None if p.base_url else p.type for p in spec.providers}
+    # The resolved entries themselves, with what only analysis can add: no copy field by field.
     models = tuple(
-        DesiredModel(
-            name=m.name,
-            training=m.training,
-            base=None if m.parent else m.base_model,
-            parent=m.parent,
-            validation=m.validation,
-            method=m.method,
-            hyperparameters=dict(m.hyperparameters),
-            suffix=m.suffix,
-            seed=m.seed,
-            metadata=dict(m.metadata),
-            max_cost_usd=m.max_cost_usd,
-            estimated_cost_usd=model_cost(
-                m, analyze(m.training, m.encoding, m.example_token_limit)),
-            provider=m.provider,
-            provider_type=provider_types.get(m.provider, "openai"),
-            source=Source(m.file, m.line),
-        )
+        replace(m, provider_type=provider_types.get(m.provider, "openai"),
+                estimated_cost_usd=model_cost(
+                    m, analyze(m.training, m.encoding, m.example_token_limit)))
         for m in spec.models
     )
     dataset_states = tuple(

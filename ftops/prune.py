@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 
+from ftops.errors import Diagnostic
 from ftops.identity import FINE_TUNE_PURPOSE, sha256_from_filename
-from ftops.plan import Action, ActionType, Display, Kind, Notice
+from ftops.plan import Action, ActionType, Display, Kind
 from ftops.state import Actual, Desired, Job
 
 
@@ -21,7 +22,7 @@ def prune_actions(
     needed_files: Set[tuple[str, str]],
     *,
     allow_delete_models: bool,
-) -> tuple[list[Action], list[Notice]]:
+) -> tuple[list[Action], list[Diagnostic]]:
     """The cancels and deletes, and the warnings to add to the plan.
 
     ``jobs`` are the project's jobs, ``fingerprints`` each declared model's and
@@ -58,7 +59,7 @@ def prune_actions(
                if j.status == "succeeded" and j.fine_tuned_model and undeclared(j)
                and (j.provider, j.fine_tuned_model) in existing
                and (j.provider, j.fine_tuned_model) not in in_use]
-    warnings: list[Notice] = []
+    warnings: list[Diagnostic] = []
     if allow_delete_models:
         actions += [
             Action(ActionType.DELETE, Kind.FINE_TUNED_MODEL, str(j.fine_tuned_model),
@@ -67,10 +68,10 @@ def prune_actions(
         ]
     elif orphans:
         ids = ", ".join(str(j.fine_tuned_model) for j in orphans)
-        warnings.append(Notice(
-            "models_kept", "prune",
+        warnings.append(Diagnostic(
+            "warning", "models_kept",
             f"kept {len(orphans)} fine-tuned model(s) of models no longer declared ({ids}); "
-            "pass --allow-delete-models to delete them"))
+            "pass --allow-delete-models to delete them", subject="prune"))
     return actions, warnings
 
 

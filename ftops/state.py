@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 DEFAULT_PROVIDER = "openai"
 
@@ -38,31 +40,62 @@ class DesiredDataset:
 
 
 @dataclass(frozen=True)
-class DesiredModel:
-    """A model entry after spec resolution.
+class ResolvedModel:
+    """A models entry with every reference resolved: the one model type that the spec reader
+    produces and the planner, the lock, export and evals read.
 
-    ``base`` is a literal model id (aliases already resolved) unless ``parent`` names another
-    declared model this one chains on; then ``base`` is ignored and the parent's result is used.
-    ``estimated_cost_usd`` comes from dataset analysis (tokens x epochs x price); None = unknown.
-    ``provider_type`` selects the catalog's provider facts (``openai``, ``azure``); None for an
-    endpoint the catalog says nothing about (a local or third-party OpenAI-compatible server).
+    Two bases, never confused: ``base_model`` is the literal id at the root of the chain (its
+    facts, encoding and price are the model's); ``base`` is what this entry itself names as a
+    literal id, None when it chains on ``parent`` (a declared model whose result it trains
+    from). ``estimated_cost_usd`` comes from dataset analysis (tokens x epochs x price; None =
+    unknown) and ``provider_type`` from the endpoint the provider talks to (``openai``,
+    ``azure``; None for one the catalog says nothing about); both are filled in after reading.
     """
 
     name: str
     training: str  # dataset name
-    base: str | None = None
-    parent: str | None = None
+    base_model: str = ""  # the literal id at the root of the chain
+    parent: str | None = None  # the declared model this one is trained on, if any
     validation: str | None = None
     method: str = "supervised"
-    hyperparameters: Mapping[str, HyperValue] = field(default_factory=dict)
+    hyperparameters: Mapping[str, HyperValue] = field(default_factory=dict)  # "auto" kept
     suffix: str | None = None
     seed: int | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     max_cost_usd: float | None = None
-    estimated_cost_usd: float | None = None
     provider: str = DEFAULT_PROVIDER
     provider_type: str | None = DEFAULT_PROVIDER
-    source: Source | None = None
+    estimated_cost_usd: float | None = None
+    eval: str | None = None
+    promote: str | None = None
+    grader: Mapping[str, Any] | None = None
+    encoding: str = "o200k_base"
+    example_token_limit: int | None = None  # None when the base model is not in the catalog
+    training_usd_per_1m: float | None = None  # pricing: override, else catalog, else None
+    training_path: Path = Path()
+    validation_path: Path | None = None
+    file: str = ""  # where the entry is declared
+    line: int | None = None
+    key_lines: Mapping[str, int] = field(default_factory=dict)  # line of each key written
+    adopt: tuple[str, str] | None = None  # (job id, fingerprint) of an adopted job
+
+    @property
+    def base(self) -> str | None:
+        """The literal id this entry trains from, or None when it chains on ``parent``."""
+        return None if self.parent else (self.base_model or None)
+
+    @property
+    def source(self) -> Source | None:
+        return Source(self.file, self.line) if self.file else None
+
+    @property
+    def n_epochs(self) -> int | None:
+        """The explicit epoch count, or None for "auto"/unset."""
+        value = self.hyperparameters.get("n_epochs")
+        return value if isinstance(value, int) else None
+
+    def line_of(self, key: str) -> int | None:
+        return self.key_lines.get(key, self.line)
 
 
 @dataclass(frozen=True)
@@ -74,14 +107,14 @@ class Desired:
     """
 
     datasets: tuple[DesiredDataset, ...]
-    models: tuple[DesiredModel, ...]
+    models: tuple[ResolvedModel, ...]
     repo: str = ""
     commit: str | None = None
 
     def dataset(self, name: str) -> DesiredDataset | None:
         return next((d for d in self.datasets if d.name == name), None)
 
-    def model(self, name: str) -> DesiredModel | None:
+    def model(self, name: str) -> ResolvedModel | None:
         return next((m for m in self.models if m.name == name), None)
 
 

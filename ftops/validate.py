@@ -14,8 +14,8 @@ from typing import Any
 
 from ftops import catalog, datasets, gitinfo, spec
 from ftops.cost import training_epochs
-from ftops.datasets import DatasetReport, Finding
-from ftops.errors import Diagnostic, FtopsError
+from ftops.datasets import DatasetReport
+from ftops.errors import Diagnostic, FtopsError, UsageError
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 CACHE_DIR = ".ftops/cache"
@@ -37,7 +37,7 @@ class DatasetResult:
     name: str
     path: str  # as shown to the user
     report: DatasetReport
-    warnings: tuple[Finding, ...]  # the report's own, then overlaps with a training set
+    warnings: tuple[Diagnostic, ...]  # the report's own, then overlaps with a training set
     estimate: ModelEstimate | None  # only for a .jsonl validated alone (no spec, no model)
 
 
@@ -56,10 +56,7 @@ class ValidationReport:
         alone = [d.estimate for d in self.datasets if d.estimate is not None and d.report.ok]
         data = {
             "ok": self.ok,
-            "errors": [
-                {"file": e.path, "line": e.line, "code": e.code, "message": e.message}
-                for e in self.errors
-            ],
+            "errors": [e.to_dict() for e in self.errors],
             "datasets": [_dataset_json(d) for d in self.datasets],
             "models": [
                 {
@@ -135,17 +132,17 @@ def _standalone(
     info = catalog.load().model(model)
     if info is None:
         known = ", ".join(m.id for m in catalog.load().models)
-        raise FtopsError(f"unknown model '{model}' for --model", hint=f"known: {known}")
+        raise UsageError(f"unknown model '{model}' for --model", hint=f"known: {known}")
     results = []
     for path in files:
         try:
             found = path.is_file()
         except OSError as exc:  # a name too long, say
             message = f"unusable path: {exc.strerror}"
-            errors.append(Diagnostic(str(path), None, message, "unreadable"))
+            errors.append(_problem(str(path), None, message, "unreadable"))
             continue
         if not found:
-            errors.append(Diagnostic(str(path), None, "no such file", "file_not_found"))
+            errors.append(_problem(str(path), None, "no such file", "file_not_found"))
             continue
         try:
             report = datasets.analyze(
@@ -157,7 +154,7 @@ def _standalone(
                 cache_dir=cache_dir or _repo_cache(path),
             )
         except FtopsError as exc:
-            errors.append(Diagnostic(str(path), None, str(exc), "unreadable"))
+            errors.append(_problem(str(path), None, str(exc), "unreadable"))
             continue
         epochs = datasets.default_epochs(report.examples)
         estimate = _estimate(str(path), info.id, epochs, report, info.training_usd_per_1m, None)
@@ -191,7 +188,7 @@ def _check_spec(
                     cache_dir=cache,
                 )
             except FtopsError as exc:
-                errors.append(Diagnostic(dataset.file, dataset.line, str(exc), "unreadable"))
+                errors.append(_problem(dataset.file, dataset.line, str(exc), "unreadable"))
                 reports[key] = None
         return reports[key]
 
@@ -229,7 +226,7 @@ def _check_spec(
 
 def _overlaps(
     loaded: spec.Spec, cache: Path, max_findings: int
-) -> dict[str, tuple[Finding, ...]]:
+) -> dict[str, tuple[Diagnostic, ...]]:
     """Warnings for held-out data (validation or eval sets) that repeats training examples;
     past ``max_findings`` per pair, one more line says how many were left out."""
     pairs: list[tuple[str, str]] = []
@@ -237,7 +234,7 @@ def _overlaps(
         held_out = [m.validation]
         held_out += [e.dataset for e in loaded.evals if e.name == m.eval]
         pairs += [(m.training, name) for name in held_out if name is not None]
-    found: dict[str, tuple[Finding, ...]] = {}
+    found: dict[str, tuple[Diagnostic, ...]] = {}
     for train_name, held_name in sorted(set(pairs)):
         train, held = loaded.dataset(train_name), loaded.dataset(held_name)
         if train is None or held is None or train.format != held.format:
@@ -272,14 +269,14 @@ def _budget(m: spec.ResolvedModel, estimate: ModelEstimate) -> list[Diagnostic]:
             f"{where}: no training price is known for {m.base_model}, so the budget cannot be "
             f"checked; add `pricing: {{{m.base_model}: {{training_usd_per_1m: ...}}}}`"
         )
-        return [Diagnostic(m.file, line, message, "no_price")]
+        return [_problem(m.file, line, message, "no_price")]
     if estimate.estimated_cost_usd > m.max_cost_usd:
         message = (
             f"{where}: estimated cost {_usd(estimate.estimated_cost_usd)} exceeds the budget "
             f"{_usd(m.max_cost_usd)} ({estimate.n_epochs} epochs x "
             f"{estimate.billable_tokens:,} tokens)"
         )
-        return [Diagnostic(m.file, line, message, "budget_exceeded")]
+        return [_problem(m.file, line, message, "budget_exceeded")]
     return []
 
 
@@ -291,8 +288,13 @@ def _usd(value: float) -> str:
     return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
 
 
-def _findings_json(findings: Sequence[Finding]) -> list[dict[str, Any]]:
-    return [{"line": f.line, "code": f.code, "message": f.message} for f in findings]
+def _problem(path: str, line: int | None, message: str, code: str) -> Diagnostic:
+    """A spec-level error (a file, a budget): listed with the spec problems, never per dataset."""
+    return Diagnostic("error", code, message, path=path, line=line)
+
+
+def _findings_json(findings: Sequence[Diagnostic]) -> list[dict[str, Any]]:
+    return [f.to_dict() for f in findings]
 
 
 def _dataset_json(result: DatasetResult) -> dict[str, Any]:
@@ -315,7 +317,7 @@ def _dataset_json(result: DatasetResult) -> dict[str, Any]:
     }
 
 
-def _finding_text(path: str, finding: Finding) -> str:
+def _finding_text(path: str, finding: Diagnostic) -> str:
     where = f"{path}:{finding.line}" if finding.line else path
     return f"    {where}: {finding.code}: {finding.message}"
 

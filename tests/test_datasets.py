@@ -14,7 +14,6 @@ from test_tokens import COOKBOOK_MESSAGES
 from ftops import datacache
 from ftops.datasets import (
     DatasetReport,
-    Finding,
     analyze,
     analyze_bytes,
     billed_tokens,
@@ -22,14 +21,19 @@ from ftops.datasets import (
     estimate_cost_usd,
     find_overlap,
 )
-from ftops.errors import FtopsError
+from ftops.errors import Diagnostic, FtopsError
 from ftops.tokens import get_encoding
 
 FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
 
 
-def codes(findings: tuple[Finding, ...]) -> list[tuple[int, str]]:
+def codes(findings: tuple[Diagnostic, ...]) -> list[tuple[int | None, str]]:
     return [(f.line, f.code) for f in findings]
+
+
+def warning(line: int, code: str, message: str) -> Diagnostic:
+    """A dataset finding in a report's warnings (duplicates, overlaps, long examples)."""
+    return Diagnostic("warning", code, message, line=line)
 
 
 def n(text: str, encoding: str = "o200k_base") -> int:
@@ -256,8 +260,8 @@ def test_duplicates_use_canonical_json_and_name_the_earlier_line(tmp_path: Path)
     report = analyze(path)
     assert report.ok
     assert report.warnings == (
-        Finding(11, "duplicate_example", "same example as line 3"),
-        Finding(12, "duplicate_example", "same example as line 5"),
+        warning(11, "duplicate_example", "same example as line 3"),
+        warning(12, "duplicate_example", "same example as line 5"),
     )
     assert report.warning_count == 2
 
@@ -403,9 +407,9 @@ def test_revalidating_unchanged_data_takes_a_stat_not_a_read(tmp_path: Path) -> 
 
 def test_train_validation_overlap_on_validation_lines(tmp_path: Path) -> None:
     expected = (
-        Finding(1, "train_validation_overlap",
+        warning(1, "train_validation_overlap",
                 "same example as line 8 of chat_valid.jsonl; validation data should be held out"),
-        Finding(3, "train_validation_overlap",
+        warning(3, "train_validation_overlap",
                 "same example as line 1 of chat_valid.jsonl; validation data should be held out"),
     )
     train, held = FIXTURES / "chat_valid.jsonl", FIXTURES / "chat_validation.jsonl"
@@ -414,11 +418,11 @@ def test_train_validation_overlap_on_validation_lines(tmp_path: Path) -> None:
     assert find_overlap(train, held, cache_dir=cache) == expected
     assert find_overlap(train, held, cache_dir=cache) == expected
     assert find_overlap(held, held) == (
-        Finding(1, "train_validation_overlap", "same example as line 1 of chat_validation.jsonl; "
+        warning(1, "train_validation_overlap", "same example as line 1 of chat_validation.jsonl; "
                 "validation data should be held out"),
-        Finding(2, "train_validation_overlap", "same example as line 2 of chat_validation.jsonl; "
+        warning(2, "train_validation_overlap", "same example as line 2 of chat_validation.jsonl; "
                 "validation data should be held out"),
-        Finding(3, "train_validation_overlap", "same example as line 3 of chat_validation.jsonl; "
+        warning(3, "train_validation_overlap", "same example as line 3 of chat_validation.jsonl; "
                 "validation data should be held out"),
     )
 

@@ -8,7 +8,7 @@ import pytest
 from ftops.errors import FtopsError
 from ftops.identity import fingerprints
 from ftops.lock import Lock, LockedModel, dump_lock, read_lock, update_lock, write_lock
-from ftops.state import Actual, Desired, DesiredDataset, DesiredModel, Job
+from ftops.state import Actual, Desired, DesiredDataset, Job, ResolvedModel
 
 REPO = "github.com/acme/assistants"
 SHA = hashlib.sha256(b"train").hexdigest()
@@ -18,7 +18,7 @@ NANO = "gpt-4.1-nano-2025-04-14"
 def _desired(*names: str) -> Desired:
     return Desired(
         datasets=(DesiredDataset("t", "t.jsonl", SHA, 10),),
-        models=tuple(DesiredModel(n, training="t", base=NANO, suffix=n) for n in names),
+        models=tuple(ResolvedModel(n, training="t", base_model=NANO, suffix=n) for n in names),
         repo=REPO,
     )
 

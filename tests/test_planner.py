@@ -22,11 +22,11 @@ from ftops.state import (
     Actual,
     Desired,
     DesiredDataset,
-    DesiredModel,
     Job,
     JobError,
     RemoteFile,
     RemoteModel,
+    ResolvedModel,
     Source,
 )
 
@@ -50,15 +50,18 @@ def datasets(**overrides: DesiredDataset) -> tuple[DesiredDataset, ...]:
     return tuple(base.values())
 
 
-def model(name: str = "bot", **fields: Any) -> DesiredModel:
+def model(name: str = "bot", **fields: Any) -> ResolvedModel:
     fields.setdefault("training", "train")
     fields.setdefault("suffix", name)  # models differ by default, as they do in real specs
     if "parent" not in fields:
         fields.setdefault("base", NANO)
-    return DesiredModel(name=name, **fields)
+    base = fields.pop("base", None)
+    source = fields.pop("source", None)
+    where = {"file": source.path, "line": source.line} if source else {}
+    return ResolvedModel(name=name, base_model=base or "", **where, **fields)
 
 
-def desired(*models: DesiredModel, **kwargs: Any) -> Desired:
+def desired(*models: ResolvedModel, **kwargs: Any) -> Desired:
     kwargs.setdefault("datasets", datasets())
     return Desired(models=models, repo=REPO, commit="c0ffee" * 6 + "c0ff", **kwargs)
 
@@ -127,7 +130,7 @@ def test_fingerprint_is_pinned_and_ignores_labels_auto_and_float_spelling() -> N
     assert fp(desired(dataclasses.replace(plain, training="renamed"),
                       datasets=(renamed,))) == fp(d)
     for change in ({"seed": 1}, {"suffix": "x"}, {"method": "dpo"}, {"validation": "val"},
-                   {"base": MINI}, {"hyperparameters": {"n_epochs": 4}}):
+                   {"base_model": MINI}, {"hyperparameters": {"n_epochs": 4}}):
         assert fp(desired(dataclasses.replace(plain, **change))) != fp(d), change
 
 
@@ -138,7 +141,7 @@ def test_child_fingerprint_follows_parent_fingerprint() -> None:
     assert before["parent"] != after["parent"]
     assert before["child"] != after["child"]
     # The child's own base field is ignored when it chains on a parent.
-    chained = fingerprints(desired(parent, dataclasses.replace(child, base="ignored")))
+    chained = fingerprints(desired(parent, dataclasses.replace(child, base_model="ignored")))
     assert chained["child"] == before["child"]
 
 

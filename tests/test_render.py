@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from ftops.errors import Diagnostic
 from ftops.identity import dataset_filename, fingerprints
 from ftops.plan import (
     Action,
@@ -11,14 +12,13 @@ from ftops.plan import (
     DatasetRef,
     Display,
     Kind,
-    Notice,
     Plan,
     Training,
     Upload,
 )
 from ftops.planner import plan
 from ftops.render import render_json, render_markdown, render_text
-from ftops.state import Actual, Desired, DesiredDataset, DesiredModel, Job, JobError
+from ftops.state import Actual, Desired, DesiredDataset, Job, JobError, ResolvedModel
 
 SHA_A = hashlib.sha256(b"a").hexdigest()
 SHA_B = hashlib.sha256(b"b").hexdigest()
@@ -62,8 +62,9 @@ def sample_plan() -> Plan:
     )
     return Plan(
         actions=actions,
-        warnings=(Notice("provider_closing", "provider.openai",
-                         "stops accepting new fine-tuning jobs on 2027-01-06 (in 42 days)"),),
+        warnings=(Diagnostic("warning", "provider_closing",
+                             "stops accepting new fine-tuning jobs on 2027-01-06 (in 42 days)",
+                             subject="provider.openai"),),
     )
 
 
@@ -94,7 +95,8 @@ def test_text_without_changes_and_with_errors() -> None:
                                  display=Display(model_id="ft:x")),))
     assert render_text(quiet) == (
         "  = ok       model.done  ft:x\n\nNo changes. The account matches the specs.\n")
-    failing = Plan(actions=(), errors=(Notice("over_budget", "model.bot", "too expensive"),))
+    failing = Plan(actions=(), errors=(
+        Diagnostic("error", "over_budget", "too expensive", subject="model.bot"),))
     assert render_text(failing) == (
         "Errors:\n  x model.bot: too expensive\n\n"
         "No changes. The account matches the specs.\n"
@@ -124,7 +126,8 @@ def test_markdown_for_pull_requests() -> None:
 
 
 def test_markdown_escapes_html_and_says_when_apply_will_refuse() -> None:
-    p = Plan(actions=(), errors=(Notice("x", "model.a", "<script>alert(1)</script>"),))
+    p = Plan(actions=(), errors=(
+        Diagnostic("error", "x", "<script>alert(1)</script>", subject="model.a"),))
     md = render_markdown(p)
     assert "<script>" not in md
     assert "- ❌ `model.a`: &lt;script&gt;alert(1)&lt;/script&gt;" in md.splitlines()
@@ -135,7 +138,7 @@ def test_markdown_escapes_html_and_says_when_apply_will_refuse() -> None:
 def test_rendered_plans_never_carry_keys() -> None:
     key = "sk-proj-" + "A1b2C3d4" * 6
     d = Desired(datasets=(DesiredDataset("t", "t.jsonl", SHA_A, 10),),
-                models=(DesiredModel("bot", training="t", base="gpt-4.1-nano-2025-04-14"),))
+                models=(ResolvedModel("bot", training="t", base_model="gpt-4.1-nano-2025-04-14"),))
     failed = Job("ftjob-1", "failed", "gpt-4.1-nano-2025-04-14", "file-1", 1,
                  error=JobError("auth", f"Incorrect API key provided: {key}"),
                  metadata={"ftops_model": "bot",

@@ -25,7 +25,7 @@ from ftops.commands.reports import (
     model_ids,
     runner_plan_path,
 )
-from ftops.errors import FtopsError
+from ftops.errors import FtopsError, StalePlanError
 from ftops.github import ActionsContext
 from ftops.plan import Plan
 from ftops.project import LOCK_FILE, Project, check_clean, load_project
@@ -135,8 +135,8 @@ def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *, s
     if saved:
         reasons = plan.is_stale_against(fresh)
         if reasons:
-            raise FtopsError("Saved plan is stale: " + "; ".join(reasons),
-                             hint="run `ftops plan` again and review the new plan")
+            raise StalePlanError("Saved plan is stale: " + "; ".join(reasons),
+                                 hint="run `ftops plan` again and review the new plan")
     outcome = Executor(plan if saved else fresh, remotes, root=project.root,
                        parallel=options.parallel, wait_for_jobs=options.wait,
                        timeout=options.timeout, known_jobs=actual.jobs,

@@ -18,7 +18,7 @@ import yaml
 from ftops import lock
 from ftops.commands import session
 from ftops.commands.reports import results_csv
-from ftops.errors import FtopsError
+from ftops.errors import UsageError
 from ftops.identity import fingerprints
 from ftops.project import Project, load_project
 from ftops.providers import Remote
@@ -141,7 +141,7 @@ def run(options: ExportOptions) -> ExportRun:
     wanted, out = options.names, options.out
     unknown = sorted(set(wanted) - {m.name for m in project.spec.models})
     if unknown:
-        raise FtopsError("no such model: " + ", ".join(unknown))
+        raise UsageError("no such model: " + ", ".join(unknown))
     target = out if out is not None else project.root / DEFAULT_EXPORT_DIR
     prints = fingerprints(project.desired)
     bundles: dict[str, Path] = {}

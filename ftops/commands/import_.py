@@ -13,7 +13,7 @@ from typing import Any
 
 from ftops import emulated
 from ftops.changes import suffix_of
-from ftops.errors import FtopsError
+from ftops.errors import FtopsError, UsageError
 from ftops.identity import RESERVED_PREFIX, fingerprints, model_fingerprint
 from ftops.project import Project, load_project
 from ftops.providers import Remote
@@ -137,9 +137,9 @@ def run(options: ImportOptions) -> ImportRun:
     under ``data/imported/``; checks that the specs then plan each adopted model as its job."""
     ids, given = options.job_ids, options.names
     if not ids:
-        raise FtopsError("no job id given", hint="ftops import ftjob-...")
+        raise UsageError("no job id given", hint="ftops import ftjob-...")
     if given and len(given) != len(ids):
-        raise FtopsError(f"{len(given)} --name for {len(ids)} job ids; give one per job or none")
+        raise UsageError(f"{len(given)} --name for {len(ids)} job ids; give one per job or none")
     project = load_project(options.specs)
     chosen = next((p for p in project.spec.providers if p.name == options.provider), None)
     if chosen is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from ftops import github, lock
 from ftops.commands import session
 from ftops.commands.reports import marker_key, model_ids, plan_markdown, runner_plan_path
-from ftops.errors import FtopsError
+from ftops.errors import UsageError
 from ftops.github import ActionsContext, Comment
 from ftops.plan import Plan
 from ftops.project import LOCK_FILE, load_project
@@ -45,7 +45,7 @@ def run(options: PlanOptions) -> PlanRun:
     env = os.environ if options.env is None else options.env
     ctx = github.actions_context(env)
     if options.comment and ctx is None:
-        raise FtopsError("--comment works only in GitHub Actions (GITHUB_ACTIONS is not true)",
+        raise UsageError("--comment works only in GitHub Actions (GITHUB_ACTIONS is not true)",
                          hint="drop --comment when running locally")
     if ctx is not None and github.is_fork_without_secrets(ctx, bool(env.get("OPENAI_API_KEY"))):
         return _offline_plan(ctx, options.specs)

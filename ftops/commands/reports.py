@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ftops import cost, gitinfo, lock, render
 from ftops.datadiff import dataset_diff, dataset_diff_markdown
-from ftops.errors import FtopsError
+from ftops.errors import Diagnostic, FtopsError
 from ftops.formats import check
-from ftops.plan import Notice, Plan
+from ftops.plan import Plan
 from ftops.project import Project
 from ftops.providers import Remote
 from ftops.render.charts import loss_chart_markdown
@@ -122,7 +122,7 @@ def _signed_usd(value: float) -> str:
 
 
 def status_markdown(rows: list[dict[str, object]], charts: str,
-                    warnings: tuple[Notice, ...] = (), *, as_of: str = "") -> str:
+                    warnings: tuple[Diagnostic, ...] = (), *, as_of: str = "") -> str:
     title = f"#### ftops status · {as_of}" if as_of else "#### ftops status"
     lines = [title, "", "| Model | State | Status | Job | Fine-tuned model |",
              "|---|---|---|---|---|"]

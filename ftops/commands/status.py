@@ -10,7 +10,8 @@ from pathlib import Path
 from ftops import lock
 from ftops.commands import session
 from ftops.commands.reports import loss_markdown, status_markdown
-from ftops.plan import Kind, Notice, Plan
+from ftops.errors import Diagnostic
+from ftops.plan import Kind, Plan
 from ftops.project import load_project
 
 
@@ -26,7 +27,7 @@ class StatusOptions:
 class StatusRun:
     rows: list[dict[str, object]]
     markdown: str
-    warnings: tuple[Notice, ...] = ()  # the plan's: shutdown dates, provider cut-offs
+    warnings: tuple[Diagnostic, ...] = ()  # the plan's: shutdown dates, provider cut-offs
     as_of: str = ""  # "as of <day>" when FTOPS_TODAY pinned the day, else ""
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftops.commands import session
-from ftops.errors import FtopsError
+from ftops.errors import UsageError
 from ftops.follow import follow
 from ftops.identity import fingerprints
 from ftops.project import Project, load_project
@@ -49,7 +49,7 @@ def jobs_to_follow(project: Project, remotes: Mapping[str, Remote],
     """The current job of each named model (all declared models when none are named)."""
     unknown = sorted(set(names) - {m.name for m in project.desired.models})
     if unknown:
-        raise FtopsError("no such model: " + ", ".join(unknown))
+        raise UsageError("no such model: " + ", ".join(unknown))
     actual = session.read_actual(remotes)
     prints = fingerprints(project.desired)
     out: dict[str, Job] = {}

@@ -10,11 +10,10 @@ Token and cost arithmetic live in ``ftops.cost`` and are re-exported here for ca
 from ftops.cost import billed_tokens, default_epochs, estimate_cost_usd
 from ftops.datasets.overlap import find_overlap
 from ftops.datasets.reader import analyze, analyze_bytes
-from ftops.datasets.report import DatasetReport, Finding, TokenStats
+from ftops.datasets.report import DatasetReport, TokenStats
 
 __all__ = [
     "DatasetReport",
-    "Finding",
     "TokenStats",
     "analyze",
     "analyze_bytes",

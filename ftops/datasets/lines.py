@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ftops import formats, tokens
-from ftops.datasets.report import Finding
-from ftops.errors import FtopsError
+from ftops.errors import DataError, Diagnostic
 
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 BOM = b"\xef\xbb\xbf"
@@ -42,11 +41,11 @@ class Settings:
 def make_settings(fmt: str, encoding: str, token_limit: int | None, max_errors: int,
                   size_limit: int) -> Settings:
     if fmt not in formats.FORMATS:
-        raise FtopsError(f"unknown dataset format '{fmt}'",
-                         hint=f"expected one of {', '.join(formats.FORMATS)}")
+        raise DataError(f"unknown dataset format '{fmt}'",
+                        hint=f"expected one of {', '.join(formats.FORMATS)}")
     if encoding not in tokens.BUNDLED_ENCODINGS:
-        raise FtopsError(f"unknown encoding '{encoding}'",
-                         hint=f"expected one of {', '.join(tokens.BUNDLED_ENCODINGS)}")
+        raise DataError(f"unknown encoding '{encoding}'",
+                        hint=f"expected one of {', '.join(tokens.BUNDLED_ENCODINGS)}")
     return Settings(fmt, encoding, token_limit, max(max_errors, 0), size_limit)
 
 
@@ -60,9 +59,9 @@ class Scan:
 
     lines: int = 0
     examples: int = 0
-    errors: list[Finding] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
     error_count: int = 0
-    too_long: list[Finding] = field(default_factory=list)
+    too_long: list[Diagnostic] = field(default_factory=list)
     too_long_count: int = 0
     counted: int = 0
     total: int = 0
@@ -95,7 +94,7 @@ def scan_lines(data: bytes, settings: Settings, counter: tokens.TokenCounter) ->
     def error(line: int, code: str, message: str) -> None:
         scan.error_count += 1
         if len(errors) < cap:
-            errors.append(Finding(line, code, message))
+            errors.append(Diagnostic("error", code, message, line=line))
 
     lines = _lines(data)
     scan.lines = len(lines)
@@ -140,9 +139,9 @@ def scan_lines(data: bytes, settings: Settings, counter: tokens.TokenCounter) ->
         if limit is not None and count > limit:
             scan.too_long_count += 1
             if len(scan.too_long) < cap:
-                scan.too_long.append(Finding(number, "example_too_long", (
+                scan.too_long.append(Diagnostic("warning", "example_too_long", (
                     f"example has {count:,} tokens, over the {limit:,}-token limit per example; "
-                    "the service truncates it")))
+                    "the service truncates it"), line=number))
             count = limit
         scan.billable += count
     return scan

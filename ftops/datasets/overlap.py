@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from array import array
-from dataclasses import asdict
 from pathlib import Path
 
 from ftops import datacache, formats
 from ftops.datasets.index import DigestIndex
 from ftops.datasets.lines import example_digest, loads
-from ftops.datasets.report import Finding
-from ftops.errors import FtopsError
+from ftops.errors import DataError, Diagnostic
 
 
 def _file_digests(path: Path, identity: datacache.Identity,
@@ -41,39 +39,39 @@ def find_overlap(
     fmt: str = "chat",
     cache_dir: Path | None = None,
     max_findings: int = 50,
-) -> tuple[Finding, ...]:
+) -> tuple[Diagnostic, ...]:
     """``train_validation_overlap`` warnings on the lines of ``validation`` that repeat an
     example of ``train`` (same canonical JSON). Past ``max_findings``, one line-0 finding says how
     many more there are. With ``cache_dir``, digests and results of unchanged files are reused."""
     train, validation = Path(train), Path(validation)
     if fmt not in formats.FORMATS:
-        raise FtopsError(f"unknown dataset format '{fmt}'",
-                         hint=f"expected one of {', '.join(formats.FORMATS)}")
+        raise DataError(f"unknown dataset format '{fmt}'",
+                        hint=f"expected one of {', '.join(formats.FORMATS)}")
     ids = (datacache.identify(train, settle=cache_dir is not None),
            datacache.identify(validation, settle=cache_dir is not None))
     entry = f"overlap-{datacache.key(ids[0].path, ids[1].path, max_findings)}"
     if cache_dir is not None:
         cached = datacache.load(cache_dir, entry, *ids)
         if cached is not None:
-            return tuple(Finding(**f) for f in cached)
+            return tuple(Diagnostic.from_dict(f, severity="warning") for f in cached)
     seen = DigestIndex()
     for digest, line in zip(*_file_digests(train, ids[0], cache_dir), strict=True):
         seen.add(digest, line)
-    findings: list[Finding] = []
+    findings: list[Diagnostic] = []
     more = 0
     for digest, line in zip(*_file_digests(validation, ids[1], cache_dir), strict=True):
         earlier = seen.get(digest)
         if earlier is None:
             continue
         if len(findings) < max_findings:
-            findings.append(Finding(line, "train_validation_overlap",
-                                    f"same example as line {earlier} of {train.name}; "
-                                    "validation data should be held out"))
+            findings.append(Diagnostic("warning", "train_validation_overlap",
+                                       f"same example as line {earlier} of {train.name}; "
+                                       "validation data should be held out", line=line))
         else:
             more += 1
     if more:
-        findings.append(Finding(0, "train_validation_overlap",
-                                f"{more} more example(s) also appear in {train.name}"))
+        findings.append(Diagnostic("warning", "train_validation_overlap",
+                                   f"{more} more example(s) also appear in {train.name}", line=0))
     if cache_dir is not None:
-        datacache.save(cache_dir, entry, [asdict(f) for f in findings], *ids)
+        datacache.save(cache_dir, entry, [f.to_dict() for f in findings], *ids)
     return tuple(findings)

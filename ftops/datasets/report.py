@@ -1,21 +1,13 @@
-"""What an analysis reports: findings on lines, token statistics and the whole-file report,
-which round-trips through a dict for the cache."""
+"""What an analysis reports: findings on lines (``Diagnostic``s of the dataset form: a line,
+0 for the whole file, and no path), token statistics and the whole-file report, which
+round-trips through a dict for the cache."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ftops.errors import Diagnostic
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One error or warning on one line (1-based; 0 for the whole file)."""
-
-    line: int
-    code: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -38,9 +30,9 @@ class DatasetReport:
     examples: int
     tokens: TokenStats
     billable_tokens: int  # sum over examples of min(token_limit, tokens); = total if no limit
-    errors: tuple[Finding, ...]  # at most max_errors, in line order
+    errors: tuple[Diagnostic, ...]  # at most max_errors, in line order
     error_count: int  # all errors, counted
-    warnings: tuple[Finding, ...]  # at most max_errors of each code, in line order
+    warnings: tuple[Diagnostic, ...]  # at most max_errors of each code, in line order
     warning_count: int = 0  # all warnings, counted
     encoding: str = "o200k_base"
     token_limit: int | None = None
@@ -50,14 +42,17 @@ class DatasetReport:
         return self.error_count == 0
 
     def diagnostics(self) -> tuple[Diagnostic, ...]:
-        """Errors then warnings as ``path:line: code: message`` diagnostics."""
+        """Errors then warnings, placed in this file: ``path:line: code: message``."""
         return tuple(
-            Diagnostic(self.path, f.line or None, f"{f.code}: {f.message}", f.code)
+            replace(f, path=self.path, line=f.line or None, message=f"{f.code}: {f.message}")
             for f in self.errors + self.warnings
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Findings in the shape the cache has always held ({line, code, message}): cached
+        # analyses stay valid, and severity is implied by the list.
+        return {**asdict(self), "errors": [f.to_dict() for f in self.errors],
+                "warnings": [f.to_dict() for f in self.warnings]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetReport:
@@ -65,7 +60,9 @@ class DatasetReport:
             **{
                 **data,
                 "tokens": TokenStats(**data["tokens"]),
-                "errors": tuple(Finding(**f) for f in data["errors"]),
-                "warnings": tuple(Finding(**f) for f in data["warnings"]),
+                "errors": tuple(Diagnostic.from_dict(f, severity="error")
+                                for f in data["errors"]),
+                "warnings": tuple(Diagnostic.from_dict(f, severity="warning")
+                                  for f in data["warnings"]),
             }
         )

@@ -4,11 +4,12 @@ found across them), the whole-file checks, and the report they make."""
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ftops.datasets.index import DigestIndex
 from ftops.datasets.lines import Scan, Settings
-from ftops.datasets.report import DatasetReport, Finding, TokenStats
+from ftops.datasets.report import DatasetReport, TokenStats
+from ftops.errors import Diagnostic
 
 MIN_EXAMPLES = 10
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
@@ -22,11 +23,11 @@ class Totals:
     keep_digests: bool = False  # for the cache, which find_overlap reads
     lines: int = 0
     examples: int = 0
-    errors: list[Finding] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
     error_count: int = 0
-    too_long: list[Finding] = field(default_factory=list)
+    too_long: list[Diagnostic] = field(default_factory=list)
     too_long_count: int = 0
-    duplicates: list[Finding] = field(default_factory=list)
+    duplicates: list[Diagnostic] = field(default_factory=list)
     duplicate_count: int = 0
     counted: int = 0
     total: int = 0
@@ -58,20 +59,23 @@ class Totals:
             if earlier is not None:
                 self.duplicate_count += 1
                 if len(self.duplicates) < cap:
-                    self.duplicates.append(Finding(line, "duplicate_example",
-                                                   f"same example as line {earlier}"))
+                    self.duplicates.append(Diagnostic("warning", "duplicate_example",
+                                                      f"same example as line {earlier}",
+                                                      line=line))
             if self.keep_digests:
                 self.digests.append(digest)
                 self.digest_lines.append(line)
 
-    def report(self, name: str, sha256: str, size: int, head: list[Finding]) -> DatasetReport:
+    def report(self, name: str, sha256: str, size: int,
+               head: list[Diagnostic]) -> DatasetReport:
         s = self.settings
         if self.examples < MIN_EXAMPLES and not any(f.code == "lfs_pointer" for f in head):
-            head = [*head, Finding(0, "too_few_examples", f"file has {self.examples} "
-                                   f"example(s); fine-tuning needs at least {MIN_EXAMPLES}")]
+            head = [*head, Diagnostic("error", "too_few_examples", f"file has {self.examples} "
+                                      f"example(s); fine-tuning needs at least {MIN_EXAMPLES}",
+                                      line=0)]
         stats = TokenStats(self.total, self.min, self.max,
                            self.total / self.counted if self.counted else 0.0, self.counted)
-        warnings = sorted(self.too_long + self.duplicates, key=lambda f: (f.line, f.code))
+        warnings = sorted(self.too_long + self.duplicates, key=lambda f: (f.line or 0, f.code))
         return DatasetReport(
             path=name,
             format=s.fmt,
@@ -89,17 +93,18 @@ class Totals:
         )
 
 
-def _shifted(findings: list[Finding], offset: int, room: int) -> list[Finding]:
-    return [Finding(f.line + offset, f.code, f.message) for f in findings[: max(room, 0)]]
+def _shifted(findings: list[Diagnostic], offset: int, room: int) -> list[Diagnostic]:
+    """Findings of a range, numbered as lines of the whole file."""
+    return [replace(f, line=(f.line or 0) + offset) for f in findings[: max(room, 0)]]
 
 
-def file_findings(start: bytes, size: int, settings: Settings) -> list[Finding]:
+def file_findings(start: bytes, size: int, settings: Settings) -> list[Diagnostic]:
     """Whole-file errors, reported at line 0 before any line's."""
     head = []
     if size > settings.size_limit:
-        head.append(Finding(0, "file_too_large", f"file is {size:,} bytes, over the provider's "
-                            f"limit of {settings.size_limit:,}; split it"))
+        head.append(Diagnostic("error", "file_too_large", f"file is {size:,} bytes, over the "
+                               f"provider's limit of {settings.size_limit:,}; split it", line=0))
     if start.startswith(LFS_POINTER):
-        head.append(Finding(0, "lfs_pointer", "file is a Git LFS pointer, not the data; run "
-                            "`git lfs pull` before validating"))
+        head.append(Diagnostic("error", "lfs_pointer", "file is a Git LFS pointer, not the data; "
+                               "run `git lfs pull` before validating", line=0))
     return head

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from ftops import lock
-from ftops.errors import FtopsError
+from ftops.errors import FtopsError, UsageError
 from ftops.evals.checks import Example, load_examples, score
 from ftops.evals.results import Disagreement, EvalResult, Gate, Scored
 from ftops.evals.runner import CACHE_DIR, run_model
@@ -108,7 +108,7 @@ def evaluate(project: Project, remotes: Mapping[str, Account], locked: lock.Lock
     declared = {m.name: m for m in project.spec.models}
     unknown = sorted(set(names) - set(declared))
     if unknown:
-        raise FtopsError("no such model: " + ", ".join(unknown))
+        raise UsageError("no such model: " + ", ".join(unknown))
     without = sorted(n for n in names if declared[n].eval is None)
     if without:
         raise FtopsError("no eval declared for model " + ", ".join(without),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from ftops.errors import FtopsError, redact
+from ftops.errors import RemoteError, redact
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,12 @@ class GitHubApi:
         while url is not None:
             data, link = self._send("GET", url, None)
             if not isinstance(data, list):
-                raise FtopsError(f"GitHub API: GET {path} did not return a list")
+                raise RemoteError(f"GitHub API: GET {path} did not return a list")
             items.extend(data)
             url = _next_link(link)
             if url is not None and not url.startswith(self.base_url + "/"):
                 # The token goes only to the configured API host.
-                raise FtopsError(f"GitHub API: GET {path} paginated to another host")
+                raise RemoteError(f"GitHub API: GET {path} paginated to another host")
         return items
 
     def _send(
@@ -66,16 +66,16 @@ class GitHubApi:
             raise self._status_error(method, path, exc) from None
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", None) or exc
-            raise FtopsError(
+            raise RemoteError(
                 self._redact(f"cannot reach the GitHub API at {self.base_url}: {reason}"),
                 hint="check GITHUB_API_URL and the runner's network",
             ) from None
         try:
             return (json.loads(payload) if payload else None), link
         except ValueError:
-            raise FtopsError(f"GitHub API: {method} {path} returned invalid JSON") from None
+            raise RemoteError(f"GitHub API: {method} {path} returned invalid JSON") from None
 
-    def _status_error(self, method: str, path: str, exc: urllib.error.HTTPError) -> FtopsError:
+    def _status_error(self, method: str, path: str, exc: urllib.error.HTTPError) -> RemoteError:
         try:
             detail = str(json.loads(exc.read()).get("message", ""))
         except (ValueError, AttributeError, OSError):
@@ -93,7 +93,7 @@ class GitHubApi:
         message = f"GitHub API: {method} {path} returned HTTP {exc.code}"
         if detail:
             message = f"{message}: {detail[:200]}"
-        return FtopsError(self._redact(message), hint=hint)
+        return RemoteError(self._redact(message), hint=hint)
 
     def _redact(self, text: str) -> str:
         return redact(text, (self.token, *self.secrets))

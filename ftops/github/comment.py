@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ftops.errors import FtopsError, redact
+from ftops.errors import FtopsError, StalePlanError, redact
 from ftops.github.client import GitHubApi
 from ftops.github.context import ActionsContext, dig
 
@@ -81,12 +81,12 @@ def check_approval(reviewed_hash: str | None, current_hash: str, *, allow_change
         return
     hint = "review the new plan in a pull request, or re-run apply with --allow-plan-changed"
     if reviewed_hash is None:
-        raise FtopsError(
+        raise StalePlanError(
             "plan-changed: no reviewed plan found for this commit "
             "(it did not come from a pull request with an ftops plan comment)",
             hint=hint,
         )
-    raise FtopsError(
+    raise StalePlanError(
         f"plan-changed: the plan ({current_hash[:12]}) differs from the one reviewed in the pull "
         f"request ({reviewed_hash[:12]}); the account or the specs changed since review",
         hint=hint,

@@ -13,7 +13,7 @@ import openai
 from openai import OpenAI
 from openai.types import FileObject
 
-from ftops.errors import FtopsError
+from ftops.errors import RemoteError, StalePlanError
 from ftops.identity import FINE_TUNE_PURPOSE
 
 # Files at least this large go through the Uploads API with parts sent in parallel.
@@ -48,7 +48,7 @@ def upload_parts(client: OpenAI, path: Path, name: str, size: int, sha256: str, 
             client.uploads.cancel(upload.id)
         raise
     if done.file is None:
-        raise FtopsError(f"upload of {path} completed without a file", path=str(path))
+        raise RemoteError(f"upload of {path} completed without a file", path=str(path))
     return done.file
 
 
@@ -77,6 +77,8 @@ class InOrderHash:
 
 def check_sha256(path: Path, actual: str, expected: str) -> None:
     if actual != expected:
-        raise FtopsError(
+        # The file the plan was made from is gone: uploading this one would train on data
+        # nobody reviewed.
+        raise StalePlanError(
             f"changed since it was planned (sha256 {actual[:12]}, planned {expected[:12]}); "
             "nothing was uploaded", path=str(path), hint="run `ftops plan` again")

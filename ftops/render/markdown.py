@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ftops.plan import Notice, Plan
+from ftops.errors import Diagnostic
+from ftops.plan import Plan
 from ftops.render.common import EMOJI, MARK, cell, code, cost_line, details, summary_line
 
 
@@ -36,7 +37,7 @@ def render_markdown(plan: Plan) -> str:
     return "\n".join(out) + "\n"
 
 
-def _notices_markdown(mark: str, notices: tuple[Notice, ...]) -> list[str]:
+def _notices_markdown(mark: str, notices: tuple[Diagnostic, ...]) -> list[str]:
     """One bullet per notice; a grouped one lists where each of its models is declared."""
     out = []
     for notice in notices:

@@ -54,7 +54,8 @@ class _Problems:
         self.items: list[Diagnostic] = []
 
     def add(self, file: str, line: int | None, message: str, code: str) -> None:
-        self.items.append(Diagnostic(path=file, line=line, message=message, code=code))
+        # A spec problem is always an error: any one of them stops plan and apply.
+        self.items.append(Diagnostic("error", code, message, path=file, line=line))
 
     def at(self, entry: _Entry, loc: Sequence[str | int], message: str, code: str) -> None:
         self.add(entry.file, entry.line_of(*loc), f"{entry.where(*loc)}: {message}", code)

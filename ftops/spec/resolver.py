@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ftops import catalog, gitinfo
-from ftops.errors import Diagnostic, FtopsError
+from ftops.errors import Diagnostic, FtopsError, SpecError
 from ftops.spec.reader import _Entry, _Problems, _read_file, _spec_files
 from ftops.spec.schema import (
     _HP_KEYS,
@@ -39,7 +39,7 @@ def collect_specs(paths: Path | Sequence[Path]) -> tuple[Spec, tuple[Diagnostic,
     """Everything that resolved, and every problem found (empty when the specs are valid)."""
     roots = [paths] if isinstance(paths, Path) else list(paths)
     if not roots:
-        raise FtopsError("no spec path given")
+        raise SpecError("no spec path given")
     problems = _Problems()
     files: list[str] = []
     named: dict[str, dict[str, _Entry]] = {section: {} for section in _SECTIONS}
@@ -54,11 +54,11 @@ def collect_specs(paths: Path | Sequence[Path]) -> tuple[Spec, tuple[Diagnostic,
 
 
 def load_specs(paths: Path | Sequence[Path]) -> Spec:
-    """The resolved spec; raises FtopsError with every problem as a diagnostic."""
+    """The resolved spec; raises SpecError with every problem as a diagnostic."""
     spec, problems = collect_specs(paths)
     if problems:
         more = len(problems) - 1
-        raise FtopsError(
+        raise SpecError(
             str(problems[0]),
             hint=f"and {more} more: run `ftops validate` to list them all" if more else None,
             diagnostics=problems,

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from ftops.state import ResolvedModel as ResolvedModel  # the one model type, read from specs
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -48,45 +50,6 @@ class Provider:
     line: int | None
     organization: str | None = None
     project: str | None = None
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """A models entry with every reference resolved; base facts are the chain's root's."""
-
-    name: str
-    base_model: str  # the literal id at the root of the chain
-    parent: str | None  # the declared model this one is trained on, if any
-    training: str
-    training_path: Path
-    validation: str | None
-    validation_path: Path | None
-    method: str
-    hyperparameters: dict[str, int | float | str]  # only keys written in the spec; "auto" kept
-    grader: dict[str, Any] | None
-    suffix: str | None
-    seed: int | None
-    metadata: dict[str, str]
-    provider: str
-    eval: str | None
-    promote: str | None
-    max_cost_usd: float | None
-    encoding: str
-    example_token_limit: int | None  # None when the base model is not in the catalog
-    training_usd_per_1m: float | None  # pricing: override, else catalog, else None
-    file: str
-    line: int
-    key_lines: dict[str, int] = field(default_factory=dict)  # line of each key written
-    adopt: tuple[str, str] | None = None  # (job id, fingerprint) of an adopted job
-
-    @property
-    def n_epochs(self) -> int | None:
-        """The explicit epoch count, or None for "auto"/unset."""
-        value = self.hyperparameters.get("n_epochs")
-        return value if isinstance(value, int) else None
-
-    def line_of(self, key: str) -> int:
-        return self.key_lines.get(key, self.line)
 
 
 @dataclass(frozen=True)
