@@ -85,15 +85,51 @@ def _lines(data: bytes) -> list[bytes]:
     return lines
 
 
+def _decode(raw: bytes) -> tuple[Any, tuple[str, str] | None]:
+    """One line as a JSON value, or the (code, message) that says why it is not one."""
+    try:
+        return loads(raw.decode("utf-8")), None
+    except UnicodeDecodeError as exc:
+        return None, ("non_utf8", f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at byte "
+                                  f"{exc.start + 1}; save the file as UTF-8")
+    except ValueError as exc:
+        reason = getattr(exc, "msg", str(exc))
+        column = getattr(exc, "colno", None)
+        if raw.startswith(BOM):
+            reason, column = "the line starts with a byte order mark; save without BOM", None
+        return None, ("invalid_json", f"invalid JSON: {reason}"
+                      + (f" at column {column}" if column else ""))
+    except RecursionError:
+        return None, ("invalid_json", "invalid JSON: nested too deeply to read")
+
+
+def _count(scan: Scan, count: int, number: int, settings: Settings) -> None:
+    """Adds one example's tokens: its statistics, and what is billed after truncation."""
+    if scan.counted == 0:
+        scan.min = scan.max = count
+    else:
+        scan.min, scan.max = min(scan.min, count), max(scan.max, count)
+    scan.counted += 1
+    scan.total += count
+    limit = settings.token_limit
+    if limit is not None and count > limit:
+        scan.too_long_count += 1
+        if len(scan.too_long) < settings.max_errors:
+            scan.too_long.append(Diagnostic("warning", "example_too_long", (
+                f"example has {count:,} tokens, over the {limit:,}-token limit per example; "
+                "the service truncates it"), line=number))
+        count = limit
+    scan.billable += count
+
+
 def scan_lines(data: bytes, settings: Settings, counter: tokens.TokenCounter) -> Scan:
     """Validates and counts whole lines; the one loop both the serial and parallel paths run."""
     scan = Scan()
-    cap, limit, fmt = settings.max_errors, settings.token_limit, settings.fmt
     errors = scan.errors
 
     def error(line: int, code: str, message: str) -> None:
         scan.error_count += 1
-        if len(errors) < cap:
+        if len(errors) < settings.max_errors:
             errors.append(Diagnostic("error", code, message, line=line))
 
     lines = _lines(data)
@@ -103,45 +139,18 @@ def scan_lines(data: bytes, settings: Settings, counter: tokens.TokenCounter) ->
             error(number, "empty_line", "blank line; remove it (every line must be an example)")
             continue
         scan.examples += 1
-        try:
-            example = loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            error(number, "non_utf8", f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at byte "
-                  f"{exc.start + 1}; save the file as UTF-8")
-            continue
-        except ValueError as exc:
-            reason = getattr(exc, "msg", str(exc))
-            column = getattr(exc, "colno", None)
-            if raw.startswith(BOM):
-                reason, column = "the line starts with a byte order mark; save without BOM", None
-            error(number, "invalid_json", f"invalid JSON: {reason}"
-                  + (f" at column {column}" if column else ""))
-            continue
-        except RecursionError:
-            error(number, "invalid_json", "invalid JSON: nested too deeply to read")
+        example, problem = _decode(raw)
+        if problem is not None:
+            error(number, *problem)
             continue
         if not isinstance(example, dict):
             error(number, "not_an_object", f"line is {formats.kind_of(example)}, not a JSON object")
             continue
         scan.digests.append(example_digest(example))
         scan.digest_lines.append(number)
-        problems, count = formats.check(fmt, example, counter)
+        problems, count = formats.check(settings.fmt, example, counter)
         for code, message in problems:
             error(number, code, message)
-        if count is None:
-            continue
-        if scan.counted == 0:
-            scan.min = scan.max = count
-        else:
-            scan.min, scan.max = min(scan.min, count), max(scan.max, count)
-        scan.counted += 1
-        scan.total += count
-        if limit is not None and count > limit:
-            scan.too_long_count += 1
-            if len(scan.too_long) < cap:
-                scan.too_long.append(Diagnostic("warning", "example_too_long", (
-                    f"example has {count:,} tokens, over the {limit:,}-token limit per example; "
-                    "the service truncates it"), line=number))
-            count = limit
-        scan.billable += count
+        if count is not None:
+            _count(scan, count, number, settings)
     return scan

@@ -14,7 +14,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypedDict
+
+from typing_extensions import Unpack  # typing.Unpack is 3.11+; ftops supports 3.10
 
 from ftops import datacache
 from ftops.datasets.lines import make_settings, new_counter, scan_lines
@@ -62,6 +64,16 @@ def analyze_bytes(
     return totals.report(name, hashlib.sha256(data).hexdigest(), len(data), head)
 
 
+class Tuning(TypedDict, total=False):
+    """How an analysis runs, not what it finds (tests and benchmarks set these)."""
+
+    size_limit: int  # files over this are an error (default MAX_FILE_BYTES)
+    # Processes: None uses every CPU for files of at least PARALLEL_MIN_BYTES and this
+    # process otherwise; 1 never starts a process.
+    workers: int | None
+    chunk_bytes: int  # bytes read at a time (default CHUNK_BYTES)
+
+
 def analyze(
     path: Path,
     *,
@@ -70,16 +82,13 @@ def analyze(
     token_limit: int | None = None,
     max_errors: int = 50,
     cache_dir: Path | None = None,
-    size_limit: int = MAX_FILE_BYTES,
-    workers: int | None = None,
-    chunk_bytes: int = CHUNK_BYTES,
+    **tuning: Unpack[Tuning],
 ) -> DatasetReport:
-    """Validates a JSONL dataset and counts its tokens, reusing a cached report when unchanged.
-
-    ``workers``: processes for the analysis; None uses every CPU for files of at least
-    ``PARALLEL_MIN_BYTES`` and this process otherwise; 1 never starts a process.
-    """
+    """Validates a JSONL dataset and counts its tokens, reusing a cached report when unchanged."""
     path = Path(path)
+    size_limit = tuning.get("size_limit", MAX_FILE_BYTES)
+    workers = tuning.get("workers")
+    chunk_bytes = tuning.get("chunk_bytes", CHUNK_BYTES)
     settings = make_settings(fmt, encoding, token_limit, max_errors, size_limit)
     identity = datacache.identify(path, settle=cache_dir is not None)
     entry = f"report-{datacache.key(identity.path, asdict(settings))}"
