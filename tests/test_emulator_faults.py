@@ -30,7 +30,7 @@ def test_status_faults(mode: str, kind: str, exc: type[openai.APIStatusError]) -
         assert raw.json()["error"]["type"] == kind
         assert ("retry-after" in raw.headers) == (mode in ("429", "503"))
         with pytest.raises(exc) as err:
-            sdk_client(emu.base_url).files.create(file=("a.jsonl", b"x"), purpose="fine-tune")
+            sdk_client(emu.base_url).files.create(file=("a.jsonl", b"{}\n"), purpose="fine-tune")
         assert err.value.status_code == int(mode)
         # Nothing was created, and the control endpoint is never faulted.
         control = raw_request(emu.url + "/_emulator/requests")
@@ -45,7 +45,7 @@ def test_retry_after_is_honoured_and_the_sdk_recovers() -> None:
         client = sdk_client(emu.base_url, max_retries=10)
         started = time.monotonic()
         ids = [
-            client.files.create(file=("a.jsonl", b"x"), purpose="fine-tune").id for _ in range(3)
+            client.files.create(file=("a.jsonl", b"{}\n"), purpose="fine-tune").id for _ in range(3)
         ]
         elapsed = time.monotonic() - started
         statuses = [e["status"] for e in emu.requests()]
@@ -63,7 +63,7 @@ def test_retry_after_zero_lets_the_sdk_retry_at_once() -> None:
         client = sdk_client(emu.base_url, max_retries=10)
         started = time.monotonic()
         for _ in range(4):
-            client.files.create(file=("a.jsonl", b"x"), purpose="fine-tune")
+            client.files.create(file=("a.jsonl", b"{}\n"), purpose="fine-tune")
         elapsed = time.monotonic() - started
         statuses = [e["status"] for e in emu.requests()]
     retried = len(statuses) - statuses.count(200)
@@ -84,7 +84,7 @@ def test_retry_headers_round_up_and_never_ask_the_sdk_for_zero() -> None:
 def test_drop_closes_the_connection_without_a_response() -> None:
     with Emulator(fault_rate=1.0, faults=["drop"]) as emu:
         with pytest.raises(openai.APIConnectionError):
-            sdk_client(emu.base_url).files.create(file=("a.jsonl", b"x"), purpose="fine-tune")
+            sdk_client(emu.base_url).files.create(file=("a.jsonl", b"{}\n"), purpose="fine-tune")
         expected = [
             {"method": "POST", "path": "/v1/files", "query": "", "status": None, "fault": "drop"}
         ]

@@ -93,8 +93,9 @@ def test_part_over_the_size_limit_is_refused(
 ) -> None:
     # The real limit is 64 MiB; a smaller one keeps the test fast while taking the same path.
     monkeypatch.setattr(files, "MAX_PART_BYTES", 4)
+    # purpose batch: these bytes are no JSON Lines, which a fine-tune file must be.
     upload = client.uploads.create(
-        bytes=9, filename="a.jsonl", mime_type="text/jsonl", purpose="fine-tune"
+        bytes=9, filename="a.jsonl", mime_type="text/jsonl", purpose="batch"
     )
     with pytest.raises(openai.BadRequestError) as err:
         client.uploads.parts.create(upload.id, data=b"12345")
@@ -123,7 +124,8 @@ def test_file_expires_after(emulator: Emulator, client: openai.OpenAI) -> None:
 
 def test_file_list_orders_filters_and_paginates(client: openai.OpenAI) -> None:
     ids = [
-        client.files.create(file=(f"f{i}.jsonl", b"x"), purpose="fine-tune").id for i in range(5)
+        client.files.create(file=(f"f{i}.jsonl", b"{}\n"), purpose="fine-tune").id
+        for i in range(5)
     ]
     other = client.files.create(file=("b.jsonl", b"y"), purpose="batch").id
 
@@ -224,8 +226,9 @@ def test_upload_chunked_helper_orders_parts(client: openai.OpenAI) -> None:
 
 
 def test_upload_complete_errors(client: openai.OpenAI) -> None:
+    # purpose batch: these bytes are no JSON Lines, which a fine-tune file must be.
     upload = client.uploads.create(
-        bytes=4, filename="a.jsonl", mime_type="text/jsonl", purpose="fine-tune"
+        bytes=4, filename="a.jsonl", mime_type="text/jsonl", purpose="batch"
     )
     part = client.uploads.parts.create(upload.id, data=b"abc")
     with pytest.raises(openai.BadRequestError) as err:

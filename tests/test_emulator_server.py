@@ -227,7 +227,7 @@ def test_stop_releases_the_port() -> None:
 def test_cli_emulator_serves_until_interrupted_and_keeps_state(tmp_path: Path) -> None:
     state = tmp_path / "s.json"
     with cli_emulator("--state", str(state), "--job-seconds", "0") as url:
-        created = sdk_client(url).files.create(file=("t.jsonl", b"x"), purpose="fine-tune")
+        created = sdk_client(url).files.create(file=("t.jsonl", b"{}\n"), purpose="fine-tune")
     assert len(json.loads(state.read_text())["files"]) == 1
     with cli_emulator("--state", str(state)) as url:
         assert [f.id for f in sdk_client(url).files.list()] == [created.id]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request
 
+from ftops.emulator import datafile
 from ftops.emulator.common import (
     Ctx,
     Reply,
@@ -27,6 +29,21 @@ MAX_PART_BYTES = 64 * 1024 * 1024
 MAX_UPLOAD_BYTES = 8 * 1024**3
 UPLOAD_TTL = 3600
 _EXPIRY_RANGE = (3600, 2_592_000)
+_READ = 1 << 20  # bytes per read of an uploaded file: checks stream, they never load a file
+# The multipart fields of each endpoint (OpenAPI CreateFileRequest and AddUploadPartRequest, both
+# ``additionalProperties: false``); the SDK sends expires_after as bracketed keys
+# (``_base_client._serialize_multipartform``, array_format "brackets").
+_FILE_FIELDS = frozenset({"file", "purpose", "expires_after[anchor]", "expires_after[seconds]"})
+_PART_FIELDS = frozenset({"data"})
+# Purposes whose files the API never hands back: a download answers "Not allowed to download files
+# of purpose: user_data" (400, invalid_request_error, param and code null), as reported from the
+# live API for user_data and assistants (https://community.openai.com/t/file-uploads-error-why-can-
+# t-i-download-files-with-purpose-user-data/1357013; GitHub projects also catch exactly "Not
+# allowed to download files of purpose: assistants"). Training files (fine-tune), their results
+# (fine-tune-results), batch, vision and evals files stay downloadable: a table in a reply of
+# that thread also lists fine-tune and evals as not downloadable, but no error report confirms it,
+# and ftops reads back its fine-tune files.
+_NO_DOWNLOAD = frozenset({"assistants", "user_data"})
 
 
 def file_json(rec: FileRec) -> dict[str, Any]:
@@ -87,6 +104,33 @@ def _expiry_seconds(anchor: object, seconds: object, param: str) -> int:
     return value
 
 
+def _known_fields(request: Request, allowed: frozenset[str]) -> None:
+    """Refuses a multipart field the endpoint does not know, text or file, as ``json_body`` does a
+    JSON key, in the API's words for an unknown parameter (see ``common.json_body``)."""
+    unknown = sorted((set(request.form) | set(request.files)) - allowed)
+    if unknown:
+        raise invalid(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0])
+
+
+def _fine_tune_format(filename: str, parts: Iterable[bytes], param: str | None) -> None:
+    """Refuses a fine-tune file that is not named .jsonl or not UTF-8 JSON Lines of objects.
+
+    The name rule and its words are the API's: "The Fine-tuning API only supports `.jsonl` files"
+    (OpenAPI createFile), and the live API answers a .txt or .py upload "Invalid file format for
+    Fine-Tuning API. Must be .jsonl" (asserted by public integration tests of OpenAI CLIs on
+    GitHub). That the content is checked at upload, line by line, is the API's too: in 2023 it
+    answered "Expected file to have JSONL format, where every line is a JSON dictionary. Line 1 is
+    not a dictionary" (openai/openai-python#426, OkGoDoIt/OpenAI-API-dotnet#59). The exact words
+    for content are the emulator's best knowledge: the API's current wording is not documented.
+    The case of the suffix is not held against a file (no source either way).
+    """
+    if not filename.lower().endswith(".jsonl"):
+        raise invalid("Invalid file format for Fine-Tuning API. Must be .jsonl", param)
+    problem = datafile.jsonl_problem(parts)
+    if problem:
+        raise invalid(f"Invalid file format for Fine-Tuning API: {problem}", param)
+
+
 def _form_expiry(form: MultiDict[str, str]) -> int | None:
     anchor, seconds = form.get("expires_after[anchor]"), form.get("expires_after[seconds]")
     if anchor is None and seconds is None:
@@ -102,9 +146,15 @@ def create_file(ctx: Ctx, request: Request) -> Reply:
     upload = request.files.get("file")
     if upload is None:
         raise invalid("Missing required parameter: 'file'.", "file", "missing_required_parameter")
+    _known_fields(request, _FILE_FIELDS)
     expiry = _form_expiry(request.form)
-    chunks = iter(lambda: upload.stream.read(1 << 20), b"")
-    rec = add_file(ctx, chunks=chunks, filename=upload.filename or "upload", purpose=purpose)
+    filename = upload.filename or "upload"
+    if purpose == "fine-tune":
+        # Checked before anything is stored or an id drawn: a refused upload changes nothing.
+        _fine_tune_format(filename, iter(lambda: upload.stream.read(_READ), b""), "file")
+        upload.stream.seek(0)
+    chunks = iter(lambda: upload.stream.read(_READ), b"")
+    rec = add_file(ctx, chunks=chunks, filename=filename, purpose=purpose)
     if expiry is not None:
         rec = replace(rec, expires_at=rec.created_at + expiry)
         ctx.store.put_file(rec)
@@ -165,8 +215,11 @@ def delete_file(ctx: Ctx, request: Request, file_id: str) -> Reply:
 
 
 def file_content(ctx: Ctx, request: Request, file_id: str) -> Reply:
+    rec = _file(ctx, file_id)
+    if rec.purpose in _NO_DOWNLOAD:
+        raise invalid(f"Not allowed to download files of purpose: {rec.purpose}")
     # Opened under the server lock: a concurrent delete cannot pull the bytes away mid-stream.
-    return Reply(open_blob(ctx.store.blob_path(_file(ctx, file_id).id)))
+    return Reply(open_blob(ctx.store.blob_path(rec.id)))
 
 
 # uploads ---------------------------------------------------------------------------------------
@@ -232,6 +285,7 @@ def add_part(ctx: Ctx, request: Request, upload_id: str) -> Reply:
     data = request.files.get("data")
     if data is None:
         raise invalid("Missing required parameter: 'data'.", "data", "missing_required_parameter")
+    _known_fields(request, _PART_FIELDS)
     size = data.stream.seek(0, os.SEEK_END)
     if size > MAX_PART_BYTES:
         raise invalid(
@@ -273,6 +327,11 @@ def complete_upload(ctx: Ctx, request: Request, upload_id: str) -> Reply:
         )
     if md5 is not None and md5.lower() != (digest := ctx.store.parts_md5(part_ids)):
         raise invalid(f"The md5 of the parts is {digest}, not {md5}.", "md5")
+    if upload.purpose == "fine-tune":
+        # The parts in the order given are the file; it is refused as POST /files refuses it,
+        # and the upload stays pending, as after any refused complete.
+        with contextlib.closing(_read_parts(ctx, part_ids)) as parts:  # closed if cut short
+            _fine_tune_format(upload.filename, parts, None)
     file_id = ctx.store.new_id("file-", 22)
     ctx.store.join_parts(file_id, part_ids)
     expires = int(ctx.now) + upload.file_expires_after if upload.file_expires_after else None
@@ -285,6 +344,13 @@ def complete_upload(ctx: Ctx, request: Request, upload_id: str) -> Reply:
     done = replace(upload, status="completed", file_id=file_id)
     ctx.store.put_upload(done)
     return Reply(upload_json(ctx, done))
+
+
+def _read_parts(ctx: Ctx, part_ids: list[str]) -> Generator[bytes, None, None]:
+    """The bytes of the parts, one after another, a bounded read at a time."""
+    for part_id in part_ids:
+        with open_blob(ctx.store.blob_path(part_id)) as part:
+            yield from iter(lambda: part.read(_READ), b"")
 
 
 def cancel_upload(ctx: Ctx, request: Request, upload_id: str) -> Reply:

@@ -79,7 +79,10 @@ def create_job(ctx: Ctx, request: Request) -> Reply:
         metadata=checked.metadata,
         integrations=checked.integrations,
         examples=checked.examples,
-        tokens_per_epoch=checked.tokens,
+        # What the service bills per epoch, counted as ``ftops validate`` estimates it.
+        tokens_per_epoch=timeline.billable_tokens(
+            ctx.store.blob_path(checked.training_file), checked.method_type, checked.root_model
+        ),
         failure=checked.failure,
     )
     ctx.store.put_job(job)

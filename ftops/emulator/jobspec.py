@@ -118,21 +118,40 @@ def _data_failure(
     validation: str | None,
     method_type: str,
 ) -> dict[str, str] | None:
-    """The job's error when a data file is malformed. The API accepts the create and fails the
-    job during validation, so this is not a 400."""
+    """The job's error when a data file is malformed or too small. The API accepts the create
+    and fails the job during validation, so this is not a 400."""
     if train.problem:
         return {
             "code": "invalid_training_file",
             "message": f"Training file {training} has an invalid format: {train.problem}.",
             "param": "training_file",
         }
+    if train.too_few:
+        # OpenAI's code and words, as failed jobs of the live API report them, e.g. the error
+        # Error(code='invalid_n_examples', message='Training file has 7 example(s), but must have
+        # at least 10 examples', param='training_file') printed by an SDK script on GitHub; the
+        # openai-php/client test fixture of a failed job (tests/Fixtures/FineTuning.php) has the
+        # same three fields. The fine-tuning guide asks for at least 10 examples.
+        return {
+            "code": "invalid_n_examples",
+            "message": f"Training file has {train.examples} example(s), but must have at least "
+            f"{datafile.MIN_EXAMPLES} examples",
+            "param": "training_file",
+        }
     if validation is None:
         return None
     valid = datafile.check(ctx.store.blob_path(validation), method_type)
-    if valid.problem:
+    # No source gives the live API's answer to a small validation file: the emulator keeps its
+    # own words, under the code that names the file.
+    problem = valid.problem or (
+        f"the file has {valid.examples} example(s); at least {datafile.MIN_EXAMPLES} are required"
+        if valid.too_few
+        else None
+    )
+    if problem:
         return {
             "code": "invalid_validation_file",
-            "message": f"Validation file {validation} has an invalid format: {valid.problem}.",
+            "message": f"Validation file {validation} has an invalid format: {problem}.",
             "param": "validation_file",
         }
     return None
@@ -248,7 +267,8 @@ def _suffix(body: dict[str, Any]) -> str | None:
 
 
 def _metadata(body: dict[str, Any]) -> dict[str, str] | None:
-    metadata = typed(body, "metadata", dict)
+    # A dict of anything (typed checks only the kind); its pairs are checked to be strings below.
+    metadata: dict[Any, Any] | None = typed(body, "metadata", dict)
     if metadata is None:
         return None
     if len(metadata) > 16 or not all(
@@ -265,7 +285,8 @@ def _metadata(body: dict[str, Any]) -> dict[str, str] | None:
 
 
 def _integrations(body: dict[str, Any]) -> list[dict[str, Any]] | None:
-    integrations = typed(body, "integrations", list)
+    # A list of anything (typed checks only the kind); each item is checked to be a dict below.
+    integrations: list[Any] | None = typed(body, "integrations", list)
     if integrations is None:
         return None
     for index, item in enumerate(integrations):

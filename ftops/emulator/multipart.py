@@ -54,7 +54,7 @@ class FormParser(FormDataParser):
             filename = params.get(b"filename")
             if filename is not None:
                 part.filename = filename.decode("utf-8", "replace")
-                part.file = self.stream_factory(  # type: ignore[call-arg]
+                part.file = self.stream_factory(
                     total_content_length=content_length,
                     content_type=part.headers.get("Content-Type"),
                     filename=part.filename, content_length=None)

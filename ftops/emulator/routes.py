@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
 from ftops.emulator import azure, chat, files, jobs, models
-from ftops.emulator.common import ApiError, Handler
+from ftops.emulator.common import ApiError, Handler, http_error, http_message
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,14 @@ class Route:
 @dataclass(frozen=True)
 class Flavour:
     """One dialect of the API: where its paths live, what a request must carry to be served
-    (``admit`` raises the error otherwise) and how an unknown URL is answered."""
+    (``admit`` raises the error otherwise), how an unknown URL is answered, and how an error
+    werkzeug raises while reading a request (a form too large, say) is."""
 
     prefix: str
     routes: tuple[Route, ...]
     admit: Callable[[Request], None]
     unknown_url: Callable[[Request], ApiError]
+    http_error: Callable[[HTTPException], ApiError]
 
 
 def _bearer(request: Request) -> None:
@@ -38,6 +41,13 @@ def _bearer(request: Request) -> None:
 
 def _invalid_url(request: Request) -> ApiError:
     return ApiError(404, f"Invalid URL ({request.method} {request.path})")
+
+
+def _azure_http_error(exc: HTTPException) -> ApiError:
+    # A request refused while it is read never reaches the service: Azure's gateway answers it
+    # with its own body, its code the status as with its 401 and 404 (``azure``).
+    status = exc.code or 400
+    return azure.AzureError(status, str(status), http_message(exc))
 
 
 # The service's endpoints, common to both flavours.
@@ -72,6 +82,7 @@ OPENAI = Flavour(
     (*SERVICE_ROUTES, Route("POST", "/chat/completions", chat.create_completion)),
     _bearer,
     _invalid_url,
+    http_error,
 )
 # Paths as openai.AzureOpenAI(azure_endpoint=...) sends them: deployment-based endpoints (chat)
 # under /openai/deployments/{model}, everything else under /openai.
@@ -87,5 +98,6 @@ AZURE = Flavour(
     ),
     azure.admit,
     azure.unknown_url,
+    _azure_http_error,
 )
 FLAVORS: dict[str, Flavour] = {"openai": OPENAI, "azure": AZURE}

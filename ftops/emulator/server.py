@@ -1,21 +1,29 @@
 """The HTTP side of the emulator: auth, faults, latency, request log, lifecycle. The routing
-table of each flavour is in ``routes``."""
+table of each flavour is in ``routes``.
+
+Whatever a client sends, the answer is JSON in the flavour's error shape and is logged: errors
+werkzeug raises while reading a request become 4xx answers, and only a bug of the emulator's
+own (logged with its traceback) is a 5xx that no fault injected.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from types import FrameType, TracebackType
+from typing import Any, TypedDict
 
-from werkzeug.exceptions import HTTPException
+from typing_extensions import Unpack  # typing.Unpack is 3.11+; ftops supports 3.10
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
@@ -23,7 +31,7 @@ from werkzeug.wsgi import wrap_file
 
 from ftops import clock as ftops_clock  # the calendar day; the `clock` argument is wall time
 from ftops.emulator import jobs
-from ftops.emulator.common import ApiError, Ctx
+from ftops.emulator.common import MAX_JSON_BODY, ApiError, Ctx
 from ftops.emulator.faults import (
     FAULT_ERRORS,
     FAULT_MODES,
@@ -32,6 +40,7 @@ from ftops.emulator.faults import (
     retry_headers,
 )
 from ftops.emulator.multipart import FormParser
+from ftops.emulator.requestlog import DEFAULT_SIZE, RequestLog, clip
 from ftops.emulator.routes import FLAVORS, Route
 from ftops.emulator.store import Store
 from ftops.errors import FtopsError
@@ -53,10 +62,35 @@ class _QuietHandler(WSGIRequestHandler):
             super().log(type, message, *args)
 
 
+def _bug() -> ApiError:
+    return ApiError(500, "The emulator failed on this request (see its log).", kind="server_error")
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body), status=status, mimetype="application/json", headers=headers or {}
-    )
+    # Strict JSON (RFC 8259): Python would otherwise write NaN and Infinity, which the service
+    # never sends and strict parsers refuse. Failing here is a bug: input is checked on entry.
+    try:
+        text = json.dumps(body, allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        _log.exception("emulator bug: an answer that is not JSON")
+        text, status = json.dumps(_bug().body()), 500
+    return Response(text, status=status, mimetype="application/json", headers=headers or {})
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops ``serve_forever`` as Ctrl+C does, so the temporary state is removed."""
+    raise KeyboardInterrupt
+
+
+class Options(TypedDict, total=False):
+    """What the emulator adds to the service, each off or at its usual value by default."""
+
+    fault_rate: float  # share of API requests failed with an injected fault (0)
+    faults: Iterable[str]  # the fault modes drawn from (FAULT_MODES)
+    latency_ms: float  # delay added to every API request (0)
+    retry_after: float  # seconds advised with injected 429/503 (1)
+    metadata_filter: bool  # False: refuse the metadata filter on job listing (True)
+    log_size: int  # latest requests kept by requests() (DEFAULT_SIZE)
 
 
 class Emulator:
@@ -72,6 +106,7 @@ class Emulator:
     ``retry_after`` is the wait, in seconds, advised with injected 429 and 503 answers (see
     ``faults.retry_headers``); 0 lets SDK clients in tests retry at once. The flavour also picks
     the provider whose calendar applies (``retirement``), on the day ``ftops.clock`` says it is.
+    ``log_size`` is how many of the latest requests ``requests()`` keeps; ``stats()`` counts all.
     """
 
     def __init__(
@@ -81,15 +116,16 @@ class Emulator:
         port: int = 0,
         state_path: str | os.PathLike[str] | None = None,
         job_seconds: float = 5.0,
-        fault_rate: float = 0.0,
-        faults: Iterable[str] = FAULT_MODES,
-        latency_ms: float = 0,
         seed: int = 0,
         clock: Callable[[], float] = time.time,
         flavor: str = "openai",
-        metadata_filter: bool = True,
-        retry_after: float = 1.0,
+        **options: Unpack[Options],
     ) -> None:
+        unknown = sorted(set(options) - set(Options.__annotations__))
+        if unknown:
+            raise TypeError(f"Emulator() got an unexpected keyword argument '{unknown[0]}'")
+        fault_rate = options.get("fault_rate", 0.0)
+        latency_ms = options.get("latency_ms", 0.0)
         if job_seconds < 0 or latency_ms < 0:
             raise FtopsError("job seconds and latency must not be negative")
         if flavor not in FLAVORS:
@@ -97,18 +133,20 @@ class Emulator:
         # The calendar reads FTOPS_TODAY on every request; a malformed value is refused here,
         # at start-up, rather than as a 500 on the first request that consults the day.
         ftops_clock.today()
-        self._retry_headers = retry_headers(retry_after)
+        self._log = RequestLog(options.get("log_size", DEFAULT_SIZE))
+        self._retry_headers = retry_headers(options.get("retry_after", 1.0))
         self.host = host
         self.job_seconds = float(job_seconds)
         self.latency = latency_ms / 1000
         self._clock = clock
-        self._faults = FaultInjector(rate=fault_rate, modes=faults, seed=seed)
+        self._faults = FaultInjector(rate=fault_rate, modes=options.get("faults", FAULT_MODES),
+                                     seed=seed)
         self._store = Store(Path(state_path) if state_path else None, seed=seed)
         for job in self._store.jobs.values():
             jobs.schedule(self._store, job)
         self.flavor = flavor
         self._flavour = FLAVORS[flavor]
-        self.metadata_filter = metadata_filter
+        self.metadata_filter = options.get("metadata_filter", True)
         self._rules = Map(
             [
                 Rule(self._flavour.prefix + r.path, methods=[r.method], endpoint=i)
@@ -116,7 +154,6 @@ class Emulator:
             ]
         )
         self._lock = threading.Lock()
-        self._log: list[dict[str, Any]] = []
         self._requested_port = port
         self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -155,12 +192,18 @@ class Emulator:
         return self
 
     def serve_forever(self) -> None:
-        """Serves in this thread until Ctrl+C (werkzeug's loop then returns normally)."""
+        """Serves in this thread until Ctrl+C or SIGTERM (werkzeug's loop then returns)."""
         server = self.listen()._server
         assert server is not None
+        # Python's default for SIGTERM ends the process at once, skipping the cleanup below;
+        # only the main thread may set a handler.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
         try:
             server.serve_forever(poll_interval=0.2)
         finally:
+            if main:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
             self._close()
 
     def stop(self) -> None:
@@ -210,9 +253,13 @@ class Emulator:
         return self.url
 
     def requests(self) -> list[dict[str, Any]]:
-        """Every API request served so far, oldest first (``/_emulator/*`` excluded)."""
-        with self._lock:
-            return [dict(entry) for entry in self._log]
+        """The latest API requests (``log_size`` of them), oldest first (``/_emulator/*``
+        excluded)."""
+        return self._log.entries()
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of every API request since start, by method, status and fault."""
+        return self._log.stats()
 
     # requests --------------------------------------------------------------------------------
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -231,6 +278,8 @@ class Emulator:
     def _control(self, request: Request) -> Response:
         if request.method == "GET" and request.path == "/_emulator/requests":
             return _json(self.requests())
+        if request.method == "GET" and request.path == "/_emulator/stats":
+            return _json(self.stats())
         error = ApiError(404, f"Invalid URL ({request.method} {request.path})")
         return _json(error.body(), 404)
 
@@ -244,49 +293,71 @@ class Emulator:
             fault = self._faults.draw(creates=route.creates)
             if fault == "drop":
                 self._record(request, None, fault)
-                environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):  # the client may have gone already
+                    environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
                 raise _Dropped("emulated dropped connection")
             if fault in ("429", "500", "503"):
                 raise FAULT_ERRORS[fault]
-            # Parse the body before taking the lock: large uploads must not block other clients.
-            if request.mimetype == "multipart/form-data":
-                request.files  # noqa: B018
-            else:
-                request.get_data()
+            self._read_body(request)
             response = self._handle(route, request, args)
             if fault == "500-after-create":
                 raise FAULT_ERRORS[fault]
+        except HTTPException as exc:  # raised by werkzeug while reading: a form too large...
+            response = self._error(self._flavour.http_error(exc))
         except ApiError as exc:
-            headers = self._retry_headers if exc.status in RETRY_STATUSES else None
-            response = _json(exc.body(), exc.status, headers)
+            response = self._error(exc)
+        except _Dropped:
+            raise
+        except Exception:  # e.g. the disk is full: still a JSON answer, and logged
+            _log.exception("emulator bug while serving %s %s", request.method, request.path)
+            response = self._error(_bug())
         response.headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
         self._record(request, response.status_code, fault)
         return response
 
-    def _match(self, request: Request) -> tuple[Route, dict[str, str]]:
+    @staticmethod
+    def _read_body(request: Request) -> None:
+        """Parses the body before the lock is taken: large uploads must not block others.
+        Uploads stream to disk; what is read into memory is capped at MAX_JSON_BODY."""
+        if request.mimetype == "multipart/form-data":
+            request.files  # noqa: B018
+            return
+        # werkzeug refuses a Content-Length over the limit, but cuts a chunked body at it: one
+        # byte more tells that the body went on.
+        request.max_content_length = MAX_JSON_BODY + 1
+        if len(request.get_data()) > MAX_JSON_BODY:
+            raise RequestEntityTooLarge()
+
+    def _error(self, exc: ApiError) -> Response:
+        headers = self._retry_headers if exc.status in RETRY_STATUSES else None
+        return _json(exc.body(), exc.status, headers)
+
+    def _match(self, request: Request) -> tuple[Route, Mapping[str, str]]:
+        # werkzeug types a match as (Any, Mapping[str, Any]): the endpoint is the route's index
+        # given to its Rule, and the paths have only string converters.
+        index: int
+        args: Mapping[str, str]
         try:
             index, args = self._rules.bind_to_environ(request.environ).match()
         except HTTPException:
             raise self._flavour.unknown_url(request) from None
         return self._flavour.routes[index], args
 
-    def _handle(self, route: Route, request: Request, args: dict[str, str]) -> Response:
+    def _handle(self, route: Route, request: Request, args: Mapping[str, str]) -> Response:
         with self._lock:
             ctx = Ctx(self._store, self._clock(), self.job_seconds,
                       metadata_filter=self.metadata_filter, flavor=self.flavor)
             try:
                 jobs.settle(ctx)
                 reply = route.handler(ctx, request, **args)
-            except ApiError:
+            except (ApiError, HTTPException):
                 raise
             except FtopsError as exc:  # FTOPS_TODAY made malformed while serving: say so
                 raise ApiError(500, f"The emulator cannot serve: {exc}", kind="server_error"
                                ) from None
             except Exception:
                 _log.exception("emulator bug while serving %s %s", request.method, request.path)
-                raise ApiError(
-                    500, "The emulator failed on this request (see its log).", kind="server_error"
-                ) from None
+                raise _bug() from None
             finally:
                 self._store.commit()
         if hasattr(reply.body, "read"):
@@ -294,7 +365,7 @@ class Emulator:
             reply.body.seek(0)
             response = Response(
                 wrap_file(request.environ, reply.body),
-                mimetype="application/octet-stream",
+                mimetype=reply.content_type,
                 direct_passthrough=True,
             )
             response.content_length = size
@@ -302,12 +373,10 @@ class Emulator:
         return _json(reply.body, reply.status)
 
     def _record(self, request: Request, status: int | None, fault: str | None) -> None:
-        entry = {
-            "method": request.method,
-            "path": request.path,
-            "query": request.query_string.decode("latin-1"),
+        self._log.add({
+            "method": clip(request.method),
+            "path": clip(request.path),
+            "query": clip(request.query_string.decode("latin-1")),
             "status": status,
             "fault": fault,
-        }
-        with self._lock:
-            self._log.append(entry)
+        })

@@ -339,7 +339,7 @@ class Store:
             "jobs": [vars(r) for r in self.jobs.values()],
             "models": [vars(r) for r in self.models.values()],
         }
-        data = json.dumps(state, separators=(",", ":")).encode()
+        data = json.dumps(state, separators=(",", ":"), allow_nan=False).encode()
         write_atomic(self.state_path, data, durable=False)
         self._dirty = False
 

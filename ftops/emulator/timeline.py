@@ -1,5 +1,6 @@
 """A job's progress as a pure function of its record and the clock: status, events, checkpoints,
 training metrics and the results CSV. No background threads: reading a job computes where it is.
+The one reading of data is ``billable_tokens``, done once when a job is created.
 
 A job of duration T spends [0, 0.1T) validating files, [0.1T, 0.2T) queued, [0.2T, T) running,
 measured in effective seconds (wall time minus time spent paused).
@@ -13,9 +14,12 @@ import random
 import string
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from ftops.emulator.store import JobRec
+from ftops import catalog, cost
+from ftops.datasets.lines import make_settings, new_counter, scan_lines
+from ftops.emulator.store import JobRec, open_blob
 
 VALIDATED = 0.1
 STARTED = 0.2
@@ -23,6 +27,10 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 _B62 = string.ascii_letters + string.digits
 _METRIC_EVENTS = 20
 _MAX_CSV_ROWS = 10_000
+# The dataset format ``ftops validate`` reads for each fine-tuning method.
+_FORMATS = {"supervised": "chat", "dpo": "preference", "reinforcement": "reinforcement"}
+_SCAN_BYTES = 4 * 1024**2  # whole lines handed to the counter at a time: memory stays flat
+_VALID = ("valid_loss", "valid_mean_token_accuracy")
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,9 @@ class Event:
 
 def stable_id(prefix: str, *parts: object) -> str:
     """An id that is the same on every read of the same job (cursors must stay valid)."""
-    number = int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:18])
+    # "big" is the default of 3.11+, where ids were first made; 3.10 requires the argument.
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    number = int.from_bytes(digest[:18], "big")
     chars = []
     for _ in range(24):
         number, rest = divmod(number, 62)
@@ -101,13 +111,8 @@ def resolve_hyperparameters(
     """Replaces "auto" the way the service does, from the size of the training set."""
     resolved = dict(requested)
     if resolved.get("n_epochs") == "auto":
-        # The rule from OpenAI's data-preparation cookbook: aim for 100..25,000 trained examples.
-        epochs = 3
-        if examples * epochs < 100:
-            epochs = min(25, 100 // max(examples, 1))
-        elif examples * epochs > 25_000:
-            epochs = max(1, 25_000 // examples)
-        resolved["n_epochs"] = epochs
+        # The rule ``ftops validate`` estimates with, so its estimate and trained_tokens agree.
+        resolved["n_epochs"] = cost.default_epochs(examples)
     if resolved.get("batch_size") == "auto":
         resolved["batch_size"] = max(1, min(256, round(examples * 0.002)))
     if resolved.get("learning_rate_multiplier") == "auto":
@@ -117,6 +122,40 @@ def resolve_hyperparameters(
         if resolved.get(key) == "auto":
             resolved[key] = value
     return resolved
+
+
+def billable_tokens(path: Path, method: str, base: str) -> int:
+    """Tokens one epoch over the training file at ``path`` bills: the sum over its examples of
+    min(per-example limit, tokens), for the catalog's snapshot ``base``.
+
+    Counted by the loop ``ftops validate`` runs (``ftops.datasets.lines.scan_lines``) with the
+    model's encoding and limit, so that the estimate before a job and its ``trained_tokens``
+    after agree to the token. Examples that validate refuses count nothing, as in its estimate.
+    """
+    stat = path.stat()
+    return _billable(path, stat.st_mtime_ns, stat.st_size, _FORMATS.get(method, "chat"), base)
+
+
+@lru_cache(maxsize=64)
+def _billable(path: Path, mtime_ns: int, size: int, fmt: str, base: str) -> int:
+    # Keyed by mtime and size too, so a rewritten blob is read again: many jobs may share a file.
+    info = catalog.load().model(base)
+    encoding = info.encoding if info else "o200k_base"
+    limit = info.example_token_limit if info else None
+    settings = make_settings(fmt, encoding, limit, max_errors=0, size_limit=size + 1)
+    counter = new_counter(encoding)
+    total, held = 0, 0
+    block: list[bytes] = []
+    with open_blob(path) as lines:
+        for line in lines:  # a blob may be an upload's parts: read it through open_blob
+            block.append(line)
+            held += len(line)
+            if held >= _SCAN_BYTES:
+                total += scan_lines(b"".join(block), settings, counter).billable
+                block, held = [], 0
+    if block:
+        total += scan_lines(b"".join(block), settings, counter).billable
+    return total
 
 
 def steps_per_epoch(job: JobRec) -> int:
@@ -139,30 +178,33 @@ def _curve(job_id: str) -> tuple[float, float, float]:
 
 
 def metrics(job: JobRec, step: int, steps: int | None = None) -> dict[str, float]:
-    """Smooth, strictly decreasing losses and rising accuracies at ``step`` of ``steps``."""
+    """Smooth, strictly decreasing losses and rising accuracies at ``step`` of ``steps``; the
+    validation figures only for a job given a validation file, as the service reports them."""
     start, floor, rate = _curve(job.id)
     decay = math.exp(-rate * step / (steps or total_steps(job)))
     train_loss = floor + (start - floor) * decay
     train_accuracy = 0.95 - 0.55 * decay
-    return {
+    found = {
         "step": step,
         "train_loss": round(train_loss, 6),
         "train_mean_token_accuracy": round(train_accuracy, 6),
-        "valid_loss": round(train_loss * 1.06 + 0.02, 6),
-        "valid_mean_token_accuracy": round(train_accuracy * 0.97, 6),
     }
+    if job.validation_file:
+        found["valid_loss"] = round(train_loss * 1.06 + 0.02, 6)
+        found["valid_mean_token_accuracy"] = round(train_accuracy * 0.97, 6)
+    return found
 
 
 def results_csv(job: JobRec) -> bytes:
+    """OpenAI's results file: the same five columns with or without validation, whose cells
+    stay empty when nothing was validated (``ftops.render.charts`` reads them so)."""
     steps = total_steps(job)
     stride = max(1, math.ceil(steps / _MAX_CSV_ROWS))
     rows = ["step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"]
     for step in [*range(stride, steps, stride), steps]:
         m = metrics(job, step, steps)
-        rows.append(
-            f"{step},{m['train_loss']},{m['train_mean_token_accuracy']},"
-            f"{m['valid_loss']},{m['valid_mean_token_accuracy']}"
-        )
+        valid = ",".join(str(m.get(key, "")) for key in _VALID)
+        rows.append(f"{step},{m['train_loss']},{m['train_mean_token_accuracy']},{valid}")
     return ("\n".join(rows) + "\n").encode()
 
 
@@ -210,6 +252,7 @@ def events(job: JobRec, now: float) -> list[Event]:
                     "step": step,
                     "train_loss": m["train_loss"],
                     "train_mean_token_accuracy": m["train_mean_token_accuracy"],
+                    **{key: m[key] for key in _VALID if key in m},
                     "total_steps": steps,
                 }
                 plan.append((at, Event(f"step-{step}", 0, "info", message, "metrics", data)))
@@ -258,7 +301,10 @@ def checkpoints(job: JobRec, now: float) -> list[dict[str, Any]]:
         at = _step_progress(job, step)
         if at > reached:
             break
-        m = metrics(job, step)
+        m: dict[str, Any] = metrics(job, step)
+        if job.validation_file:  # the full validation set is scored at each checkpoint
+            m["full_valid_loss"] = m["valid_loss"]
+            m["full_valid_mean_token_accuracy"] = m["valid_mean_token_accuracy"]
         found.append(
             {
                 "object": "fine_tuning.job.checkpoint",
@@ -267,11 +313,7 @@ def checkpoints(job: JobRec, now: float) -> list[dict[str, Any]]:
                 "fine_tuned_model_checkpoint": f"{base}:ckpt-step-{step}",
                 "fine_tuning_job_id": job.id,
                 "step_number": step,
-                "metrics": {
-                    **m,
-                    "full_valid_loss": m["valid_loss"],
-                    "full_valid_mean_token_accuracy": m["valid_mean_token_accuracy"],
-                },
+                "metrics": m,
             }
         )
     return found
