@@ -5,12 +5,19 @@ The rule for every create: look first, create only if nothing is there, look aga
 if a retry or a concurrent apply made duplicates, keep the oldest and remove the rest. One look
 serves every create of a round (see :mod:`ftops.pipeline`). Every apply also mends duplicates
 that an earlier crash left behind.
+
+Who owns what: the thread that calls ``Executor.run`` owns the run and alone changes the
+``Outcome``, ``file_ids``, ``model_ids`` and the jobs found (in the pipeline's check and settle
+steps, and as each followed job ends). Workers (creates, upload parts, prunes, followers) only
+read those and return what they made for the owner to fold in. ``Features`` (what a provider
+refused) is shared by every thread and locks itself. Every request of the run holds a slot of
+one ``RequestBudget`` of ``parallel`` slots. On a stop (``ftops.stop``) nothing new starts and,
+once what is in flight has returned, ``Interrupted`` goes up to the command.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -21,14 +28,20 @@ from pathlib import Path
 from typing import TypeVar
 
 import openai
+from typing_extensions import Unpack  # typing.Unpack is 3.11+; ftops supports 3.10
 
+from ftops import drift
 from ftops.errors import FtopsError, RemoteError
 from ftops.follow import Report, follow
 from ftops.identity import dataset_filename, sha256_from_filename
 from ftops.pipeline import Create, Pipeline
 from ftops.plan import Action, ActionType, Kind, Plan
 from ftops.providers import Remote
+from ftops.providers.uploads import UploadSizes
 from ftops.state import Actual, Job, RemoteFile
+from ftops.stop import RequestBudget, cooperating
+
+FileIds = dict[tuple[str, str], str]  # (provider, sha256) -> file id
 
 
 @dataclass
@@ -42,7 +55,6 @@ class Outcome:
     pruned: list[str] = field(default_factory=list)
     deferred: dict[str, str] = field(default_factory=dict)  # model -> reason
     failed: dict[str, str] = field(default_factory=dict)  # model -> error
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -57,19 +69,18 @@ def _oldest_first(items: list[_Listed]) -> list[_Listed]:
 
 
 def dedupe_files(remote: Remote, files: tuple[RemoteFile, ...], sha256: str, size: int,
-                 outcome: Outcome) -> RemoteFile | None:
+                 outcome: Outcome, budget: RequestBudget | None = None) -> RemoteFile | None:
     """Keep the oldest file carrying this dataset; delete the rest. Returns the kept one."""
     name = dataset_filename(sha256)
     same = _oldest_first([f for f in files if f.filename == name and f.bytes == size])
     for extra in same[1:]:
-        _ignore_missing(partial(remote.delete_file, extra.id))
-        with outcome.lock:
-            outcome.deduplicated.append(f"file {extra.id} (duplicate of {same[0].id})")
+        _ignore_missing(partial(remote.delete_file, extra.id), budget)
+        outcome.deduplicated.append(f"file {extra.id} (duplicate of {same[0].id})")
     return same[0] if same else None
 
 
 def dedupe_jobs(remote: Remote, jobs: tuple[Job, ...], fingerprint: str,
-                outcome: Outcome) -> Job | None:
+                outcome: Outcome, budget: RequestBudget | None = None) -> Job | None:
     """Keep the oldest live-or-succeeded job of a fingerprint; cancel every other live one."""
     mine = [j for j in jobs if j.metadata.get("ftops_fingerprint") == fingerprint]
     keepers = _oldest_first([j for j in mine if j.live or j.status == "succeeded"])
@@ -77,16 +88,24 @@ def dedupe_jobs(remote: Remote, jobs: tuple[Job, ...], fingerprint: str,
         return None
     for extra in keepers[1:]:
         if extra.live:
-            _ignore_missing(partial(remote.cancel_job, extra.id))
-            with outcome.lock:
-                outcome.deduplicated.append(f"job {extra.id} (duplicate of {keepers[0].id})")
+            _ignore_missing(partial(remote.cancel_job, extra.id), budget)
+            outcome.deduplicated.append(f"job {extra.id} (duplicate of {keepers[0].id})")
     return keepers[0]
 
 
-def _ignore_missing(call: Callable[[], object]) -> None:
+def _ignore_missing(call: Callable[[], object], budget: RequestBudget | None = None) -> None:
     """Deleting or cancelling what another apply already removed is success, not an error."""
     with contextlib.suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
-        call()
+        budget.call(call) if budget else call()
+
+
+@dataclass(frozen=True)
+class _JobCreated:
+    """What a job create's worker returns, for the owning thread to fold in."""
+
+    job: Job | None = None
+    refused: str | None = None  # the provider refused for now (e.g. too many active jobs)
+    file_ids: FileIds = field(default_factory=dict)  # the copies kept that it trained on
 
 
 def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outcome) -> None:
@@ -98,7 +117,9 @@ def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outc
             sha = sha256_from_filename(filename)
             if count > 1 and sha is not None:
                 dedupe_files(remote, files, sha, size, outcome)
-        jobs = tuple(j for j in actual.jobs if j.provider == provider)
+        calendar = remote.calendar()  # a job whose model was deleted is no duplicate to keep
+        jobs = tuple(j for j in actual.jobs if j.provider == provider
+                     and not drift.model_deleted(actual, j, calendar))
         kept = Counter(j.metadata.get("ftops_fingerprint") for j in jobs
                        if j.live or j.status == "succeeded")
         for fingerprint, count in kept.items():
@@ -109,45 +130,43 @@ def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outc
 class Executor:
     """Runs one plan's actions: uploads, then models (parents before children), then prunes.
 
-    ``parallel`` bounds the requests that upload and train at once (following jobs polls
-    besides); ``known_jobs`` are the jobs the plan was made from, so a look at the jobs reads only
-    the newest page or so.
+    ``parallel`` bounds every request in flight at once, whatever sends it (see the module's
+    docstring); ``known_jobs`` are the jobs the plan was made from, so a look at the jobs reads
+    only the newest page or so; ``sizes`` lower when and in what parts datasets go up (tests).
     """
 
     def __init__(self, plan: Plan, remotes: Mapping[str, Remote], *, root: Path,
                  parallel: int = 4, wait_for_jobs: bool = False, timeout: float | None = None,
                  known_jobs: tuple[Job, ...] = (),
-                 report: Report = lambda _line: None) -> None:
+                 report: Report = lambda _line: None, **sizes: Unpack[UploadSizes]) -> None:
         self.plan = plan
         self.remotes = remotes
         self.root = root
-        self.parallel = max(1, parallel)
+        self.budget = RequestBudget(parallel)
+        self.sizes = sizes
         self.wait_for_jobs = wait_for_jobs
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.report = report
         self.outcome = Outcome()
-        self.file_ids: dict[tuple[str, str], str] = {}  # (provider, sha256) -> file id
+        self.file_ids: FileIds = {}
         self.model_ids: dict[str, str] = {}  # declared model -> fine-tuned model id
         self.jobs_since = {p: max((j.created_at for j in known_jobs if j.provider == p),
                                   default=0) for p in remotes}
 
     def remote(self, provider: str) -> Remote:
-        try:
-            return self.remotes[provider]
-        except KeyError:
-            raise FtopsError(f"no provider {provider!r} is configured") from None
+        if provider not in self.remotes:
+            raise FtopsError(f"no provider {provider!r} is configured")
+        return self.remotes[provider]
 
     def _by_provider(self, actions: list[Action]) -> dict[str, list[Action]]:
-        grouped: dict[str, list[Action]] = {}
-        for action in actions:
-            grouped.setdefault(action.provider, []).append(action)
-        return grouped
+        providers = dict.fromkeys(a.provider for a in actions)  # in the plan's order
+        return {p: [a for a in actions if a.provider == p] for p in providers}
 
     # --- uploads -------------------------------------------------------------------------------
     def upload_all(self, pool: ThreadPoolExecutor, actions: list[Action]) -> None:
         for provider, group in self._by_provider(actions).items():
             remote = self.remote(provider)
-            Pipeline(pool, self.parallel, look=remote.files,
+            Pipeline(pool, self.budget, look=remote.files,
                       check=partial(self._uploaded, remote, after=False),
                       create=partial(self._upload, remote),
                       settle=partial(self._settle_upload, remote),
@@ -157,19 +176,18 @@ class Executor:
                   after: bool) -> bool:
         up = item.action.upload
         assert up is not None
-        kept = dedupe_files(remote, files, up.sha256, up.size, self.outcome)
+        kept = dedupe_files(remote, files, up.sha256, up.size, self.outcome, self.budget)
         if kept is None:
             return False
         self.file_ids[(item.action.provider, up.sha256)] = kept.id
-        with self.outcome.lock:
-            (self.outcome.uploaded if after else self.outcome.reused).append(up.path)
+        (self.outcome.uploaded if after else self.outcome.reused).append(up.path)
         return True
 
-    def _upload(self, remote: Remote, item: Create) -> None:
+    def _upload(self, remote: Remote, item: Create) -> RemoteFile:
         up = item.action.upload
         assert up is not None
         self.report(f"uploading {up.path} ({up.size} bytes) as {up.filename}")
-        remote.upload(self.root / up.path, up.sha256, parallel=self.parallel)
+        return remote.upload(self.root / up.path, up.sha256, budget=self.budget, **self.sizes)
 
     def _settle_upload(self, remote: Remote, item: Create,
                        files: tuple[RemoteFile, ...]) -> None:
@@ -183,8 +201,10 @@ class Executor:
                           hint="run `ftops apply` again")
 
     # --- jobs ----------------------------------------------------------------------------------
-    def _file_id(self, provider: str, ref_sha: str, ref_id: str | None) -> str:
-        file_id = self.file_ids.get((provider, ref_sha)) or ref_id
+    def _file_id(self, provider: str, ref_sha: str, ref_id: str | None,
+                 refound: FileIds) -> str:
+        key = (provider, ref_sha)
+        file_id = refound.get(key) or self.file_ids.get(key) or ref_id
         if file_id is None:
             raise FtopsError(f"dataset {ref_sha[:12]} was not uploaded", hint="run apply again")
         return file_id
@@ -193,139 +213,141 @@ class Executor:
         """Starts each model's job unless one with its fingerprint exists; returns the job id
         of every model that has one now (started or found), by address."""
         jobs: dict[str, str] = {}
-        ready = []
-        for action in actions:
-            training = action.training
-            assert training is not None
-            if training.base is not None:
-                ready.append(action)
-                continue
-            with self.outcome.lock:
-                self.outcome.deferred[action.name] = (
-                    f"waits for {training.parent} to finish training "
-                    "(run `ftops apply --wait`, or apply again once it has succeeded)")
+        ready = [a for a in actions if a.training is not None and a.training.base is not None]
+        for action in (a for a in actions if a not in ready):
+            parent = action.training.parent if action.training else None
+            self.outcome.deferred[action.name] = (
+                f"waits for {parent} to finish training "
+                "(run `ftops apply --wait`, or apply again once it has succeeded)")
         for provider, group in self._by_provider(ready).items():
             remote = self.remote(provider)
             since = self.jobs_since.get(provider, 0)
-            Pipeline(pool, self.parallel, look=partial(remote.recent_jobs, since),
+            Pipeline(pool, self.budget, look=partial(remote.recent_jobs, since),
                       check=partial(self._job_exists, remote, jobs=jobs),
                       create=partial(self._create_job, remote),
                       settle=partial(self._settle_job, remote, jobs=jobs),
+                      key=lambda a: a.training.fingerprint if a.training else a.address,
                       ).run(group)
         return jobs
 
+    def _kept_job(self, remote: Remote, item: Create, found: tuple[Job, ...]) -> Job | None:
+        """The job kept for the model's fingerprint; a retrain's own (its model deleted) is
+        no job to keep, and none of its duplicates."""
+        assert item.action.training is not None
+        dead = item.action.job_id if item.action.action is ActionType.RETRAIN else None
+        return dedupe_jobs(remote, tuple(j for j in found if j.id != dead),
+                           item.action.training.fingerprint, self.outcome, self.budget)
+
     def _job_exists(self, remote: Remote, item: Create, found: tuple[Job, ...],
                     jobs: dict[str, str]) -> bool:
-        training = item.action.training
-        assert training is not None
-        existing = dedupe_jobs(remote, found, training.fingerprint, self.outcome)
+        existing = self._kept_job(remote, item, found)
         if existing is None:
             return False
         self.report(f"model {item.action.name}: job {existing.id} exists ({existing.status})")
         jobs[item.action.address] = existing.id
         return True
 
-    def _create_job(self, remote: Remote, item: Create) -> None:
+    def _create_job(self, remote: Remote, item: Create) -> _JobCreated:
+        """On a worker: what was created, for ``_settle_job`` to fold in."""
+        self.report(f"model {item.action.name}: starting a job")
         try:
             try:
-                item.result = self._job_request(remote, item.action)
+                return _JobCreated(job=self._job_request(remote, item.action, {}))
             except openai.BadRequestError as exc:
                 if exc.param not in ("training_file", "validation_file"):
                     raise
                 # A concurrent apply keeps the oldest copy of a dataset and deletes the rest,
                 # maybe the one this apply uploaded: train on the copy that is kept.
-                self._refind_files(remote, item.action)
-                item.result = self._job_request(remote, item.action)
+                refound = self._refind_files(remote, item.action)
+                return _JobCreated(job=self._job_request(remote, item.action, refound),
+                                   file_ids=refound)
         except openai.RateLimitError as exc:
             # e.g. too many active jobs: the rest waits for the next apply, reported, not fatal.
-            with self.outcome.lock:
-                self.outcome.deferred[item.action.name] = (
-                    f"provider refused for now: {_message(exc)}")
-            item.result = exc
+            return _JobCreated(refused=f"provider refused for now: {_message(exc)}")
 
-    def _job_request(self, remote: Remote, action: Action) -> Job:
+    def _job_request(self, remote: Remote, action: Action, refound: FileIds) -> Job:
         training = action.training
         assert training is not None and training.base is not None
         validation = training.validation
-        return remote.create_job(
+        request = partial(
+            remote.create_job,
             model=training.base,
             training_file=self._file_id(action.provider, training.training.sha256,
-                                        training.training.file_id),
+                                        training.training.file_id, refound),
             validation_file=(self._file_id(action.provider, validation.sha256,
-                                           validation.file_id) if validation else None),
+                                           validation.file_id, refound) if validation else None),
             method=training.method,
             hyperparameters=training.hyperparameters,
             suffix=training.suffix,
             seed=training.seed,
             metadata=training.metadata,
         )
+        return self.budget.call(request)
 
-    def _refind_files(self, remote: Remote, action: Action) -> None:
+    def _refind_files(self, remote: Remote, action: Action) -> FileIds:
         training = action.training
         assert training is not None
-        files = remote.files()
-        for ref in (training.training, training.validation):
-            if ref is None:
-                continue
+        files = self.budget.call(remote.files)
+        found: FileIds = {}
+        for ref in filter(None, (training.training, training.validation)):
             name = dataset_filename(ref.sha256)
             same = _oldest_first([f for f in files if f.filename == name])
             if same:
-                self.file_ids[(action.provider, ref.sha256)] = same[0].id
+                found[(action.provider, ref.sha256)] = same[0].id
+        return found
 
     def _settle_job(self, remote: Remote, item: Create, found: tuple[Job, ...],
                     jobs: dict[str, str]) -> None:
-        if isinstance(item.result, openai.RateLimitError):
+        created = item.result if isinstance(item.result, _JobCreated) else _JobCreated()
+        if created.refused is not None:
+            self.outcome.deferred[item.action.name] = created.refused
             return
-        training = item.action.training
-        assert training is not None
-        kept = dedupe_jobs(remote, found, training.fingerprint, self.outcome)
-        if kept is None and isinstance(item.result, Job):
-            kept = item.result
+        self.file_ids.update(created.file_ids)
+        kept = self._kept_job(remote, item, found) or created.job
         if kept is None:
             assert item.failure is not None  # only a failed create leaves no job
             raise item.failure
         self.report(f"model {item.action.name}: started job {kept.id}")
-        with self.outcome.lock:
-            self.outcome.started[item.action.name] = kept.id
+        self.outcome.started[item.action.name] = kept.id
         jobs[item.action.address] = kept.id
 
     def follow(self, name: str, provider: str, job_id: str) -> Job:
-        job = follow(self.remote(provider), name, job_id, report=self.report,
-                     deadline=self.deadline)
-        if job.fine_tuned_model:
-            self.model_ids[name] = job.fine_tuned_model
-        return job
+        """On a follower: the job as it ended (its polls in the run's budget)."""
+        return follow(self.remote(provider), name, job_id, report=self.report,
+                      deadline=self.deadline, budget=self.budget)
 
-    def _follow_model(self, action: Action, job_id: str) -> None:
-        job = self.follow(action.name, action.provider, job_id)
+    def _followed(self, action: Action, job: Job) -> None:
+        """On the owning thread, once a followed job has ended."""
+        if job.fine_tuned_model:
+            self.model_ids[action.name] = job.fine_tuned_model
         if job.status != "succeeded":
             detail = f": {job.error.message}" if job.error else ""
-            with self.outcome.lock:
-                self.outcome.failed[action.name] = f"job {job.id} {job.status}{detail}"
+            self.outcome.failed[action.name] = f"job {job.id} {job.status}{detail}"
 
     # --- prune ---------------------------------------------------------------------------------
-    def prune(self, action: Action) -> None:
+    def prune(self, action: Action) -> str:
+        """On a worker: the prune, in a slot; returns the line for ``Outcome.pruned``."""
         remote = self.remote(action.provider)
-        if action.kind is Kind.JOB:
-            _ignore_missing(lambda: remote.cancel_job(action.name))
-        elif action.kind is Kind.FILE:
-            _ignore_missing(lambda: remote.delete_file(action.name))
-        elif action.kind is Kind.FINE_TUNED_MODEL:
-            _ignore_missing(lambda: remote.delete_model(action.name))
-        with self.outcome.lock:
-            self.outcome.pruned.append(f"{action.action.value} {action.address}")
+        remove = {Kind.JOB: remote.cancel_job, Kind.FILE: remote.delete_file,
+                  Kind.FINE_TUNED_MODEL: remote.delete_model}.get(action.kind)
+        if remove is not None:
+            _ignore_missing(partial(remove, action.name), self.budget)
+        return f"{action.action.value} {action.address}"
 
     # --- the whole plan -------------------------------------------------------------------------
     def run(self) -> Outcome:
-        with ThreadPoolExecutor(max_workers=self.parallel) as pool, \
-                ThreadPoolExecutor(max_workers=self.parallel) as followers:
+        """The whole plan, on this (the owning) thread; ``Interrupted`` on a stop, once what
+        was in flight has returned."""
+        slots = self.budget.size
+        with cooperating(), ThreadPoolExecutor(max_workers=slots) as pool, \
+                ThreadPoolExecutor(max_workers=slots) as followers:
             self.upload_all(pool, [a for a in self.plan.actions
                                    if a.action is ActionType.UPLOAD])
             self._run_models(pool, followers)
             prunes = [a for a in self.plan.actions
                       if a.action in (ActionType.CANCEL, ActionType.DELETE)]
             for future in [pool.submit(self.prune, a) for a in prunes]:
-                future.result()
+                self.outcome.pruned.append(future.result())
         return self.outcome
 
     def _run_models(self, pool: ThreadPoolExecutor, followers: ThreadPoolExecutor) -> None:
@@ -335,10 +357,10 @@ class Executor:
         todo = {a.address: a for a in self.plan.actions
                 if a.kind is Kind.MODEL and a.training is not None
                 and a.action in (ActionType.TRAIN, ActionType.REPLACE, ActionType.RETRY,
-                                 ActionType.BLOCKED)}
-        following: dict[Future[None], str] = {}
+                                 ActionType.RETRAIN, ActionType.BLOCKED)}
+        following: dict[Future[Job], Action] = {}
         while todo or following:
-            waiting = set(todo) | set(following.values())
+            waiting = set(todo) | {a.address for a in following.values()}
             ready = [a for a in todo.values() if not waiting.intersection(a.depends_on)]
             for action in ready:
                 del todo[action.address]
@@ -346,27 +368,24 @@ class Executor:
             if self.wait_for_jobs:
                 for action in ready:
                     if action.address in jobs:
-                        future = followers.submit(self._follow_model, action,
+                        future = followers.submit(self.follow, action.name, action.provider,
                                                   jobs[action.address])
-                        following[future] = action.address
+                        following[future] = action
             if not following:
                 if ready:
                     continue
                 break
             done, _ = wait(list(following), return_when=FIRST_COMPLETED)
             for future in done:
-                following.pop(future)
-                future.result()
+                self._followed(following.pop(future), future.result())
 
     def _resolved(self, action: Action) -> Action:
         """A blocked child gets its parent's model id once the parent has one."""
         training = action.training
         if training is None or training.base is not None or training.parent is None:
             return action
-        parent_model = self.model_ids.get(training.parent)
-        if parent_model is None:
-            return action
-        return replace(action, training=replace(training, base=parent_model))
+        model = self.model_ids.get(training.parent)
+        return action if model is None else replace(action, training=replace(training, base=model))
 
 
 def _message(exc: openai.APIStatusError) -> str:

@@ -213,15 +213,17 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
               help="In GitHub Actions: apply even if the plan differs from the reviewed one.")
 def apply_command(specs_dir: Path, auto_approve: bool, **options: Any) -> None:
     """Upload missing datasets and start jobs; safe to re-run. PLAN_FILE: a saved plan."""
+    from ftops import stop
     from ftops.commands import apply
     from ftops.project import LOCK_FILE
 
-    # The remaining options are named as ApplyOptions' fields.
-    run = apply.run(apply.ApplyOptions(
-        specs=specs_dir, **options,
-        # As in Terraform, a plan with nothing to change needs no approval.
-        confirm=lambda plan: _confirm(auto_approve) if plan.has_changes else None,
-        report=click.echo))
+    with stop.handling():  # SIGINT/SIGTERM: stop starting work, settle, write the lock, 130/143
+        # The remaining options are named as ApplyOptions' fields.
+        run = apply.run(apply.ApplyOptions(
+            specs=specs_dir, **options,
+            # As in Terraform, a plan with nothing to change needs no approval.
+            confirm=lambda plan: _confirm(auto_approve) if plan.has_changes else None,
+            report=click.echo))
     outcome = run.outcome
     for line in outcome.deduplicated:
         click.echo(f"removed duplicate {line}")
@@ -277,6 +279,7 @@ def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: boo
         click.echo(f"{run.as_of} (FTOPS_TODAY)")
     for row in run.rows:
         retired = f" (stopped answering on {row['retired']})" if row["retired"] else ""
+        retired += " (deleted)" if row["deleted"] else ""
         click.echo(f"{row['name']:<24} {row['state']:<8} {row['status'] or '-':<16} "
                    f"{row['job_id'] or '-':<28} {row['fine_tuned_model'] or '-'}{retired}")
     for warning in run.warnings:
@@ -291,10 +294,12 @@ def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: boo
 def wait_command(names: tuple[str, ...], specs_dir: Path, emulator: bool,
                  timeout: float | None) -> None:
     """Follow the named models' jobs (all by default) until they end."""
+    from ftops import stop
     from ftops.commands import wait
 
-    run = wait.run(wait.WaitOptions(names=names, specs=specs_dir, emulator=emulator,
-                                    timeout=timeout, report=click.echo))
+    with stop.handling():
+        run = wait.run(wait.WaitOptions(names=names, specs=specs_dir, emulator=emulator,
+                                        timeout=timeout, report=click.echo))
     for name, job in run.jobs.items():
         click.echo(f"{name}: {job.status} {job.fine_tuned_model or ''}".rstrip())
     if not run.ok:
@@ -311,12 +316,13 @@ def wait_command(names: tuple[str, ...], specs_dir: Path, emulator: bool,
 def eval_command(names: tuple[str, ...], specs_dir: Path, emulator: bool, as_json: bool,
                  parallel: int) -> None:
     """Run the named models' evals (all by default); exit 1 when a gate fails."""
-    from ftops import evals
+    from ftops import evals, stop
     from ftops.commands import eval as eval_
 
-    results = eval_.run(eval_.EvalOptions(names=names, specs=specs_dir, emulator=emulator,
-                                          parallel=parallel,
-                                          report=lambda line: click.echo(line, err=True)))
+    with stop.handling():
+        results = eval_.run(eval_.EvalOptions(names=names, specs=specs_dir, emulator=emulator,
+                                              parallel=parallel,
+                                              report=lambda line: click.echo(line, err=True)))
     click.echo(evals.results_json(results) if as_json else evals.results_text(results), nl=False)
     if not all(r.passed for r in results):
         sys.exit(ExitCode.ERROR)
@@ -369,8 +375,24 @@ def import_command(job_ids: tuple[str, ...], specs_dir: Path, emulator: bool,
 @main.command("demo")
 @click.option("--job-seconds", default=1.0, show_default=True, type=click.FloatRange(min=0),
               help="How long each fine-tuning job takes on the emulator.")
-def demo_command(job_seconds: float) -> None:
+@click.option("--specs", "specs_dir", type=click.Path(path_type=Path),
+              help="Spec directory to try [default: ./specs, else the demo specs ftops ships].")
+def demo_command(job_seconds: float, specs_dir: Path | None) -> None:
     """Try ftops with no API key: validate, plan and apply the demo specs on the emulator."""
     from ftops.commands import demo
 
-    demo.run(demo.DemoOptions(specs=Path("specs"), job_seconds=job_seconds, echo=click.echo))
+    demo.run(demo.DemoOptions(specs=specs_dir, job_seconds=job_seconds, echo=click.echo))
+
+
+@main.command("init")
+@click.argument("directory", required=False, default=".",
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Overwrite files that exist (.gitignore is only ever appended to).")
+def init_command(directory: Path, force: bool) -> None:
+    """Start an ftops project in DIRECTORY (default: here): example specs and dataset, the JSON
+    Schema, three GitHub workflows, a pre-commit hook, .ftops/ in .gitignore. Runs `git init`
+    if DIRECTORY is in no repository; never overwrites a file without --force."""
+    from ftops.commands import init
+
+    click.echo(init.run(init.InitOptions(directory=directory, force=force)).to_text(), nl=False)

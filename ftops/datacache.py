@@ -6,14 +6,21 @@ less than one timestamp tick ago cannot be told apart from a later same-size cha
 ``identify(settle=True)`` first waits out that tick (at most 20 ms on file systems that keep
 sub-second times); a file whose mtime is still not settled (clock skew) is never cached.
 Entries are written atomically; a cache directory that cannot be written is silently skipped.
+
+Besides these per-file entries, ``blocks/`` holds results about content (blocks of lines, named
+by a hash of their bytes and settings) for any number of files and versions: so it is bounded,
+least recently used first (``bound_blocks``), and an entry carries a checksum of itself, since
+it is trusted without a file identity to check (``load_block`` returns None for any damage).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from array import array
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,12 @@ VERSION = 2
 # whole-second mtimes mean a coarse file system (FAT keeps 2 s).
 _FINE_TICK_NS = 20_000_000
 _COARSE_TICK_NS = 2_000_000_000
+# Block entries kept at most (bytes on disk); an eviction goes down to _EVICT_TO of it, so the
+# directory is listed once per fifth of the bound written, not on every run.
+BLOCK_CACHE_BYTES = 256 * 1024**2
+_EVICT_TO = 0.8
+# A temporary file this old is left by a writer that died (a live one renames within seconds).
+_STALE_TMP_NS = 600 * 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -78,13 +91,18 @@ def _file(cache_dir: Path, name: str) -> Path:
     return cache_dir / "datasets" / name
 
 
-def _write(target: Path, body: bytes) -> None:
+def _write(target: Path, body: bytes) -> bool:
+    """Whether ``body`` was written (a directory that cannot be written is skipped)."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Not durable: an entry lost in a crash is only recomputed.
-        write_atomic(target, body, durable=False)
+        try:
+            # Not durable: an entry lost in a crash is only recomputed.
+            write_atomic(target, body, durable=False)
+        except FileNotFoundError:  # the first entry of its directory
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, body, durable=False)
     except OSError:
-        return
+        return False
+    return True
 
 
 def load(cache_dir: Path, entry: str, *identities: Identity) -> Any | None:
@@ -130,3 +148,119 @@ def save_digests(cache_dir: Path, identity: Identity, digests: array[int],
     header = json.dumps({"version": VERSION, "file": asdict(identity), "n": len(digests)})
     _write(_file(cache_dir, f"digests-{key(identity.path)}.bin"),
            header.encode() + b"\n" + digests.tobytes() + lines.tobytes())
+
+
+# --- content entries: blocks and notes ----------------------------------------------------------
+
+
+def _framed(body: bytes) -> bytes:
+    """``body`` behind a checksum line: a truncated, torn or edited entry fails ``_unframed``."""
+    return hashlib.sha256(body).hexdigest()[:32].encode() + b"\n" + body
+
+
+def _unframed(raw: bytes) -> bytes | None:
+    check, newline, body = raw.partition(b"\n")
+    if not newline or check != hashlib.sha256(body).hexdigest()[:32].encode():
+        return None
+    return body
+
+
+def _block_file(cache_dir: Path, name: str) -> Path:
+    # 256 subdirectories: listing and lookups stay fast with hundreds of thousands of entries.
+    return Path(os.path.join(cache_dir, "blocks", name[:2], f"{name}.bin"))
+
+
+def touch_blocks(cache_dir: Path, names: list[str]) -> None:
+    """Marks entries as just used without reading them (their file's unchanged part)."""
+    for name in names:
+        with suppress(OSError):
+            os.utime(_block_file(cache_dir, name))
+
+
+def load_block(cache_dir: Path, name: str) -> bytes | None:
+    """The intact body saved under ``name``, marked as just used; None if missing or damaged.
+    Another process may evict it at any moment: then this is a miss, never an error."""
+    target = _block_file(cache_dir, name)
+    try:
+        body = _unframed(target.read_bytes())
+    except OSError:
+        return None
+    if body is not None:
+        with suppress(OSError):  # recency for the LRU order; an evicted entry has none
+            os.utime(target)
+    return body
+
+
+def save_block(cache_dir: Path, name: str, body: bytes) -> int:
+    """Saves ``body`` under ``name`` and returns the bytes it takes (0 if it could not)."""
+    data = _framed(body)
+    return len(data) if _write(_block_file(cache_dir, name), data) else 0
+
+
+def load_note(cache_dir: Path, name: str) -> bytes | None:
+    """A per-path hint saved by ``save_note``, if intact. Its user must check it against the
+    data (it says what a file held when last read, not what it holds)."""
+    try:
+        return _unframed(_file(cache_dir, name).read_bytes())
+    except OSError:
+        return None
+
+
+def save_note(cache_dir: Path, name: str, body: bytes) -> None:
+    _write(_file(cache_dir, name), _framed(body))
+
+
+def bound_blocks(cache_dir: Path, written: int, limit: int = BLOCK_CACHE_BYTES) -> None:
+    """Keeps block entries within ``limit`` bytes after ``written`` more were saved, evicting the
+    least recently used. The running total in ``blocks/usage`` saves listing the directory on
+    every run; two processes updating it at once may lose one's bytes, which only delays the
+    next listing, which then counts exactly."""
+    usage = cache_dir / "blocks" / "usage"
+    try:
+        used: int | None = int(usage.read_bytes())
+    except (OSError, ValueError):
+        used = None  # first use, or damaged: count
+    if used is not None and used + written <= limit:
+        if written:
+            _write(usage, str(used + written).encode())
+        return
+    _write(usage, str(_evict(cache_dir / "blocks", limit)).encode())
+
+
+def _entries(root: Path) -> list[tuple[int, int, str]]:
+    """(mtime, size, path) of every block entry; removes temporary files of dead writers."""
+    found = []
+    now = time.time_ns()
+    with suppress(OSError), os.scandir(root) as shards:
+        for shard in shards:
+            if not shard.is_dir():
+                continue
+            with suppress(OSError), os.scandir(shard.path) as files:
+                for entry in files:
+                    try:
+                        stat = entry.stat()
+                    except OSError:  # evicted by another process meanwhile
+                        continue
+                    if not entry.name.startswith("."):
+                        found.append((stat.st_mtime_ns, stat.st_size, entry.path))
+                    elif now - stat.st_mtime_ns > _STALE_TMP_NS:
+                        with suppress(OSError):
+                            os.unlink(entry.path)
+    return found
+
+
+def _evict(root: Path, limit: int) -> int:
+    """Deletes the least recently used entries down to ``_EVICT_TO`` of ``limit`` if over it;
+    returns the bytes left."""
+    entries = _entries(root)
+    total = sum(size for _, size, _ in entries)
+    if total <= limit:
+        return total
+    keep = int(limit * _EVICT_TO)
+    for _, size, name in sorted(entries):
+        if total <= keep:
+            break
+        with suppress(OSError):  # another process may have evicted it first
+            os.unlink(name)
+        total -= size
+    return total

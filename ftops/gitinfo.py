@@ -111,21 +111,32 @@ def origin_identity(root: Path) -> str | None:
 
 
 def dirty_files(root: Path, paths: Iterable[str | Path]) -> tuple[str, ...]:
-    """Files under ``paths`` that differ from HEAD: modified, staged, deleted or untracked."""
+    """Files under ``paths`` that differ from HEAD: modified, staged, deleted, untracked, or
+    ignored by a .gitignore (never committed either way)."""
+    return tuple(sorted(file_states(root, paths)))
+
+
+def file_states(root: Path, paths: Iterable[str | Path]) -> dict[str, str]:
+    """Each file under ``paths`` that is not as committed at HEAD, and how: ``untracked``,
+    ``ignored`` (untracked, and matched by a .gitignore) or ``modified`` (changed, staged,
+    deleted or renamed). A tracked file is never ignored, whatever .gitignore says."""
     specs = [repo_path(root, root / p) for p in paths]
     if not specs:
-        return ()
+        return {}
     with _open(root) as repo:
-        out = _git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *specs)
-    found: set[str] = set()
+        # "traditional" with -uall names each ignored file, not just its ignored directory.
+        out = _git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all",
+                   "--ignored=traditional", "--", *specs)
+    found: dict[str, str] = {}
     entries = iter(out.split("\0"))
     for entry in entries:
         if not entry:
             continue
-        found.add(entry[3:])
+        code = entry[:2]
+        found[entry[3:]] = {"??": "untracked", "!!": "ignored"}.get(code, "modified")
         if entry[0] in "RC":  # a rename or copy is followed by its source path
-            found.add(next(entries))
-    return tuple(sorted(found))
+            found[next(entries)] = "modified"
+    return found
 
 
 def changed_files(root: Path, base: str, head: str = "HEAD") -> tuple[str, ...]:

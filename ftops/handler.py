@@ -16,6 +16,7 @@ import click
 
 from ftops import __version__
 from ftops.errors import ExitCode, FtopsError, env_secrets, redact
+from ftops.stop import Interrupted
 
 LOG_DIR = Path(".ftops") / "logs"  # relative: crash logs go to the directory ftops ran in
 
@@ -39,6 +40,13 @@ def report(exc: BaseException) -> int:
     if isinstance(exc, click.ClickException):  # usage errors, bad values, missing files
         exc.show()  # click's own text: usage, the --help hint, one "Error: ..." line
         return ExitCode.ERROR
+    # A stop asked by SIGINT or SIGTERM (ftops.stop); click turns it into Abort, its cause.
+    stopped = exc.__cause__ if isinstance(exc, click.Abort) else exc
+    if isinstance(stopped, Interrupted):
+        click.echo(f"Stopped by {stopped.signal_name}.", err=True)
+        if stopped.hint:
+            click.echo(stopped.hint, err=True)
+        return stopped.exit_code  # 130, or 143 for SIGTERM: as a shell reports 128 + signal
     if isinstance(exc, (click.Abort, KeyboardInterrupt)):  # Ctrl+C, also at a prompt
         click.echo("Interrupted.", err=True)
         return ExitCode.INTERRUPTED

@@ -1,5 +1,6 @@
-"""What the planner read that decides actions, recorded in a plan so that a saved plan can be
-refused once the specs or the account have moved on (see ``Plan.is_stale_against``)."""
+"""What the planner read that decides actions, recorded in a plan so that, when a confirmed plan
+and a fresh one differ, ``ftops.plandiff`` can say why in words (a job that ended, a file that
+came or went, a dataset whose bytes changed)."""
 
 from __future__ import annotations
 
@@ -46,35 +47,3 @@ class Inputs:
             prune=raw["prune"],
             allow_delete_models=raw["allow_delete_models"],
         )
-
-    def stale_reasons(self, fresh: Inputs) -> list[str]:
-        """Why a plan made from these (saved) inputs no longer matches one made from ``fresh``;
-        [] if it does."""
-        reasons = [
-            *_mapping_drift("dataset", self.datasets, fresh.datasets),
-            *_mapping_drift("model", self.models, fresh.models),
-            *_mapping_drift("job", self.jobs, fresh.jobs),
-            *_mapping_drift("file", self.files, fresh.files),
-        ]
-        for gone in sorted(set(self.fine_tuned_models) - set(fresh.fine_tuned_models)):
-            reasons.append(f"fine-tuned model {gone} is gone")
-        for new in sorted(set(fresh.fine_tuned_models) - set(self.fine_tuned_models)):
-            reasons.append(f"fine-tuned model {new} appeared")
-        if (self.prune, self.allow_delete_models) != (fresh.prune, fresh.allow_delete_models):
-            reasons.append("planned with different prune options")
-        return reasons
-
-
-def _mapping_drift(what: str, saved: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
-    reasons = []
-    for key in sorted(set(saved) | set(now)):
-        before, after = saved.get(key), now.get(key)
-        if before == after:
-            continue
-        if before is None:
-            reasons.append(f"{what} {key} appeared ({after})")
-        elif after is None:
-            reasons.append(f"{what} {key} is gone (was {before})")
-        else:
-            reasons.append(f"{what} {key} changed: {before} -> {after}")
-    return reasons

@@ -2,17 +2,24 @@
 
 Applications read fine-tuned model ids from it. It is a record, not state ftops depends on:
 plan never reads it, and it can always be rebuilt from the account (``update_lock``).
+
+Two marks tell an application that the id it reads no longer answers: ``retired: <day>`` (its
+base shut down) and ``deleted: true`` (the fine-tuned model was deleted from the account, by
+the rule of ``ftops.drift``; the plan shows it as ``retrain``). A marked entry keeps the dead id,
+so that it is plain which model went away; the next job's entry carries neither mark.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ftops import drift
 from ftops.atomic import write_atomic
 from ftops.errors import FtopsError
 from ftops.identity import fingerprints
@@ -25,7 +32,7 @@ HEADER = (
     "# Do not edit by hand: it is rebuilt from the account on every apply.\n"
 )
 _REQUIRED = ("fingerprint", "job_id", "status")
-_OPTIONAL = ("fine_tuned_model", "trained_tokens", "provider", "retired")
+_OPTIONAL = ("fine_tuned_model", "trained_tokens", "provider", "retired", "deleted")
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class LockedModel:
     trained_tokens: int | None = None
     provider: str = DEFAULT_PROVIDER
     retired: str | None = None  # ISO day its base shut down: the model no longer answers
+    deleted: bool = False  # the fine-tuned model was deleted from the account
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -50,6 +58,8 @@ class LockedModel:
             out["provider"] = self.provider
         if self.retired:
             out["retired"] = self.retired
+        if self.deleted:  # written only when true: unmarked entries read as they always did
+            out["deleted"] = True
         return out
 
 
@@ -72,14 +82,17 @@ def update_lock(lock: Lock, desired: Desired, actual: Actual,
 
     A model whose fingerprint has no job yet keeps its old entry (its fingerprint then shows it
     is behind the specs); models no longer declared are dropped. ``retired`` (model -> ISO
-    day) marks models whose fine-tune no longer answers, so applications can tell.
+    day) marks models whose fine-tune no longer answers, and ``deleted`` those whose fine-tuned
+    model the account's listing no longer holds, so applications can tell.
     """
     retired = retired or {}
     models: dict[str, LockedModel] = {}
     for name, fingerprint in sorted(fingerprints(desired).items()):
         model = desired.model(name)
         assert model is not None
-        job = actual.current_job(desired.repo, model.provider, fingerprint)
+        job = actual.current_job(desired.repo, model.provider, fingerprint,
+                                 dead=partial(drift.model_deleted, actual,
+                                              provider_type=model.provider_type))
         if job is not None:
             models[name] = LockedModel(
                 fingerprint=fingerprint,
@@ -89,6 +102,7 @@ def update_lock(lock: Lock, desired: Desired, actual: Actual,
                 trained_tokens=job.trained_tokens,
                 provider=job.provider,
                 retired=retired.get(name),
+                deleted=drift.model_deleted(actual, job, model.provider_type),
             )
         elif name in lock.models:
             models[name] = lock.models[name]
@@ -162,6 +176,9 @@ def read_lock(path: Path) -> Lock:
         if missing or extra:
             what = f"missing {missing[0]!r}" if missing else f"unknown key {extra[0]!r}"
             raise fail(f"model {name!r}: {what}", "models", name)
+        if not isinstance(entry.get("deleted", False), bool):
+            raise fail(f"model {name!r}: 'deleted' must be true or false",
+                       "models", name, "deleted")
         models[str(name)] = LockedModel(
             fingerprint=entry["fingerprint"],
             job_id=entry["job_id"],
@@ -170,5 +187,6 @@ def read_lock(path: Path) -> Lock:
             trained_tokens=entry.get("trained_tokens"),
             provider=entry.get("provider", DEFAULT_PROVIDER),
             retired=entry.get("retired"),
+            deleted=entry.get("deleted", False),
         )
     return Lock(models=models, aliases=aliases)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from ftops import stop
 from ftops.plan import Action
 
 S = TypeVar("S")  # what a look returns
@@ -14,7 +15,8 @@ S = TypeVar("S")  # what a look returns
 
 @dataclass(eq=False)
 class Create:
-    """One create in a pipeline: ``action`` plus what its create left to settle."""
+    """One create in a pipeline: ``action`` plus what its create left to settle. Only the
+    thread running the pipeline changes it, with what the create's worker returned."""
 
     action: Action
     result: object = None  # what the create returned
@@ -24,38 +26,48 @@ class Create:
 
 
 class Pipeline(Generic[S]):
-    """Creates what a look shows missing, ``slots`` requests at a time.
+    """Creates what a look shows missing, within ``budget`` (one slot per request).
 
-    Each round sends one look together with up to ``slots - 1`` creates (one at a time when
-    ``slots`` is 1). Every create is checked by a look begun after it was chosen and settled by a
-    look begun after it returned, the same rule as look / create / look per item, but one look
-    serves every create of a round, so N slots send more than N times the creates of one.
+    Each round sends one look together with up to ``budget.size - 1`` creates (one at a time
+    when the budget has one slot). Every create is checked by a look begun after it was chosen
+    and settled by a look begun after it returned, the same rule as look / create / look per
+    item, but one look serves every create of a round, so N slots send more than N times the
+    creates of one. ``check`` and ``settle`` run on the pipeline's own thread; ``create``
+    runs on a worker of ``pool`` and returns what it made, taking slots for its requests.
+
+    Actions of one ``key`` (two models of one fingerprint) make one thing: while one of them is
+    being created, the others wait, to be checked by a look begun after it was settled.
+
+    Between rounds nothing is in flight: a stop asked by then (``ftops.stop``) raises
+    ``Interrupted`` there, and the creates of the last round are left to the caller's look.
     """
 
-    def __init__(self, pool: ThreadPoolExecutor, slots: int, *,
+    def __init__(self, pool: ThreadPoolExecutor, budget: stop.RequestBudget, *,
                  look: Callable[[], S],
                  check: Callable[[Create, S], bool],
-                 create: Callable[[Create], None],
-                 settle: Callable[[Create, S], None]) -> None:
-        self.pool, self.slots = pool, slots
+                 create: Callable[[Create], object],
+                 settle: Callable[[Create, S], None],
+                 key: Callable[[Action], str] = lambda action: action.address) -> None:
+        self.pool, self.budget, self.key = pool, budget, key
         self.look, self.check, self.create, self.settle = look, check, create, settle
 
     def run(self, actions: list[Action]) -> None:
         waiting = [Create(a) for a in actions]
-        per_round = max(1, self.slots - 1)
+        per_round = max(1, self.budget.size - 1)
         to_create: list[Create] = []
         settling: list[Create] = []
         errors: list[Exception] = []
         while waiting or to_create or settling:
+            stop.check()
             checking, waiting = waiting[:per_round], waiting[per_round:]
             creating, to_create = to_create, []
-            if self.slots == 1:  # nothing to overlap: the create, then the look that settles it
-                self._wait([self.pool.submit(self._create, item) for item in creating])
+            if self.budget.size == 1:  # nothing to overlap: the creates, then the look
+                self._create_all(creating, [])
                 settling += creating
                 creating = []
             sent = [self.pool.submit(self._create, item) for item in creating]
-            looked = self.pool.submit(self.look)
-            self._wait(sent)  # whatever the look does, no create is left unobserved
+            looked = self.pool.submit(self.budget.call, self.look)
+            self._create_all(creating, sent)  # whatever the look does, no create is unobserved
             snapshot = looked.result()
             for item in settling:
                 try:
@@ -63,19 +75,37 @@ class Pipeline(Generic[S]):
                 except Exception as exc:  # reported once the pipeline has drained
                     errors.append(exc)
             settling = creating
-            to_create = [item for item in checking if not self.check(item, snapshot)]
+            to_create, twins = self._choose(checking, snapshot, busy=settling)
+            waiting = twins + waiting
             if errors:  # start nothing new once something failed
                 waiting, to_create = [], []
         if errors:
             raise errors[0]
 
-    @staticmethod
-    def _wait(futures: list[Future[None]]) -> None:
-        for future in futures:
-            future.result()
+    def _choose(self, checking: list[Create], snapshot: S, *,
+                busy: list[Create]) -> tuple[list[Create], list[Create]]:
+        """What to create of ``checking``, and the twins of a create not yet settled."""
+        making = {self.key(item.action) for item in busy}
+        chosen: list[Create] = []
+        twins: list[Create] = []
+        for item in checking:
+            if self.key(item.action) in making:
+                twins.append(item)
+            elif not self.check(item, snapshot):
+                making.add(self.key(item.action))
+                chosen.append(item)
+        return chosen, twins
 
-    def _create(self, item: Create) -> None:
+    def _create_all(self, items: list[Create],
+                    sent: list[Future[tuple[object, Exception | None]]]) -> None:
+        """Waits for every create (sent now unless ``sent``), then records what each left."""
+        futures = sent or [self.pool.submit(self._create, item) for item in items]
+        wait(futures)  # all return before a stop is raised: none is left unobserved
+        for item, future in zip(items, futures, strict=True):
+            item.result, item.failure = future.result()
+
+    def _create(self, item: Create) -> tuple[object, Exception | None]:
         try:
-            self.create(item)
+            return self.create(item), None
         except Exception as exc:  # settled by the next look: it may have happened after all
-            item.failure = exc
+            return None, exc

@@ -2,7 +2,8 @@
 
 Fields under ``display`` are for people (status, model id, error, cost) and never drive apply.
 ``plan_hash`` covers only what apply would do, so it can serve as a PR approval record;
-``inputs`` records what the planner read, so a saved plan can be refused when it is stale.
+``inputs`` records what the planner read, so that when a confirmed plan and a fresh one differ
+(``ftops.plandiff``) the difference can be told in words: which job ended, which file came.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class ActionType(str, Enum):
     TRAIN = "train"
     REPLACE = "replace"
     RETRY = "retry"
+    RETRAIN = "retrain"  # it succeeded, but its fine-tuned model was deleted: train it again
     BLOCKED = "blocked"
     PENDING = "pending"
     OK = "ok"
@@ -48,7 +50,7 @@ class Kind(str, Enum):
 
 # Actions that start a training job (now, or for ``blocked`` once the parent succeeds).
 STARTS_JOB = frozenset({ActionType.TRAIN, ActionType.REPLACE, ActionType.RETRY,
-                        ActionType.BLOCKED})
+                        ActionType.RETRAIN, ActionType.BLOCKED})
 # Actions that change the account; ok and pending only report.
 CHANGES = STARTS_JOB | {ActionType.UPLOAD, ActionType.CANCEL, ActionType.DELETE}
 # What ``--detailed-exitcode`` reports as 2: changes, and drift that apply cannot mend.
@@ -300,10 +302,6 @@ class Plan:
             "errors": [e.to_dict() for e in self.errors],
         }
         return sha256_text(canonical_json(decisive))
-
-    def is_stale_against(self, other: Plan) -> list[str]:
-        """Why this (saved) plan no longer matches ``other`` (a fresh plan); [] if it does."""
-        return self.inputs.stale_reasons(other.inputs)
 
     def to_dict(self) -> dict[str, Any]:
         return {

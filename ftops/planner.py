@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from ftops.changes import diff, job_error, labels, suffix_of
+from ftops import checks, drift
+from ftops.changes import diff, job_changes, job_error, labels
 from ftops.errors import Diagnostic, FtopsError
 from ftops.identity import (
     FINE_TUNE_PURPOSE,
@@ -15,7 +15,6 @@ from ftops.identity import (
     fingerprints,
     is_dataset_file,
     job_metadata,
-    normalize_hyperparameters,
     sha256_from_filename,
 )
 from ftops.inputs import Inputs
@@ -80,8 +79,8 @@ class _Planner:
         self.retired: dict[str, dt.date] = {}  # model -> the day its fine-tune stopped answering
         self.fingerprints = fingerprints(desired)
         self.jobs = actual.project_jobs(desired.repo)
-        self.files_by_id = {(f.provider, f.id): f for f in actual.files}
         self.trained: dict[str, str | None] = {}  # ok model -> its fine-tuned model id
+        self.deleted: dict[str, str] = {}  # retrain model -> the fine-tuned model id now gone
         self.wanted_uploads: set[tuple[str, str]] = set()
         self.warnings: list[Diagnostic] = []
         self.errors: list[Diagnostic] = []
@@ -146,11 +145,6 @@ class _Planner:
         self.wanted_uploads.add((model.provider, dataset.sha256))
         return DatasetRef(name, dataset.sha256, None), entry.upload_address
 
-    def _file_hash(self, provider: str, file_id: str) -> str:
-        """A job's file as the dataset hash its name carries, else as the bare file id."""
-        file = self.files_by_id.get((provider, file_id))
-        return (sha256_from_filename(file.filename) if file else None) or file_id
-
     # -- models -----------------------------------------------------------------------------
 
     def _depth(self, model: ResolvedModel) -> int:
@@ -178,12 +172,17 @@ class _Planner:
             return ActionType.PENDING
         if current.status != "succeeded":
             return ActionType.RETRY
-        self.trained[model.name] = current.fine_tuned_model
         retired = self.calendar.retired_on(model)
-        if retired is None:
-            return ActionType.OK
-        self.retired[model.name] = retired
-        return ActionType.RETIRED
+        if retired is not None:  # retired first: a shut-down base cannot be trained again
+            self.trained[model.name] = current.fine_tuned_model
+            self.retired[model.name] = retired
+            return ActionType.RETIRED
+        if drift.model_deleted(self.actual, current, model.provider_type):
+            # Nothing left to train children from: they wait for the new job, like any parent's.
+            self.deleted[model.name] = str(current.fine_tuned_model)
+            return ActionType.RETRAIN
+        self.trained[model.name] = current.fine_tuned_model
+        return ActionType.OK
 
     def _chain(self, model: ResolvedModel, parent: Action | None, kind: ActionType,
                depends_on: list[str]) -> tuple[ActionType, str | None, str | None]:
@@ -212,22 +211,29 @@ class _Planner:
         fingerprint = self.fingerprints[model.name]
         subject = f"model.{model.name}"
         metadata = self._metadata(model, fingerprint, subject)
-        current = self.actual.current_job(self.desired.repo, model.provider, fingerprint)
+        current = self.actual.current_job(
+            self.desired.repo, model.provider, fingerprint,
+            dead=lambda job: drift.model_deleted(self.actual, job, model.provider_type))
         previous = None if current else self._latest_previous(model)
-        self._superseded_warnings(model, fingerprint, subject)
+        self.warnings += checks.superseded_warnings(model, fingerprint, self.jobs)
         depends_on: list[str] = []
         parent = done.get(model.parent) if model.parent else None
         kind, base, note = self._chain(model, parent, self._kind(model, current, previous),
                                        depends_on)
         if note is None:
             note = self._note(model, current, previous)
+        if kind == ActionType.RETRAIN:
+            note = f"fine-tuned model {self.deleted[model.name]} was deleted"
         changes = self._model_changes(model, fingerprint, current, previous, base, kind)
         if changes and previous is None:
             note = "labels differ from the job's; they apply to the next job (no retrain)"
         training = None
         if kind in STARTS_JOB:
             training = self._training(model, fingerprint, base, metadata, needed, depends_on)
-            self._spending_checks(model, subject)
+            # Only a job about to start is checked: one trained already spends and risks nothing.
+            self.calendar.refuse_training(model)
+            self.errors += [*checks.base_problems(model, self.actual),
+                            *checks.budget_problems(model)]
         job = current or previous
         retired = self.retired.get(model.name)
         return Action(
@@ -260,7 +266,8 @@ class _Planner:
                        kind: ActionType) -> tuple[Change, ...]:
         """Field diffs against the superseded job, or label drift on the current one."""
         if previous is not None:
-            return self._changes(model, fingerprint, previous, base)
+            return job_changes(self.desired, self.actual.files, model, fingerprint, previous,
+                               base)
         if current is not None and kind in (ActionType.OK, ActionType.PENDING):
             return diff({"metadata": labels(current.metadata)},
                         {"metadata": dict(model.metadata)})
@@ -298,73 +305,6 @@ class _Planner:
             self.errors.append(Diagnostic("error", "job_metadata", str(exc), subject=subject))
             return {}
 
-    def _changes(
-        self, model: ResolvedModel, fingerprint: str, previous: Job, base: str | None
-    ) -> tuple[Change, ...]:
-        """Field-level diff between the previous job's config and the new one.
-
-        Values the new spec leaves to the API (``auto``, no seed) and values the old job cannot
-        tell (its suffix before it succeeds) are left out: they would be noise, not changes.
-        """
-        validation = self.desired.dataset(model.validation) if model.validation else None
-        training = self.desired.dataset(model.training)
-        assert training is not None
-        before: dict[str, Any] = {
-            "base": previous.model,
-            "training": self._file_hash(previous.provider, previous.training_file),
-            "validation": (self._file_hash(previous.provider, previous.validation_file)
-                           if previous.validation_file else None),
-            "method": previous.method,
-            "metadata": labels(previous.metadata),
-        }
-        after: dict[str, Any] = {
-            "base": base or f"(model.{model.parent} once trained)",
-            "training": training.sha256,
-            "validation": validation.sha256 if validation else None,
-            "method": model.method,
-            "metadata": dict(model.metadata),
-        }
-        new_h = normalize_hyperparameters(model.hyperparameters)
-        old_h = normalize_hyperparameters(previous.hyperparameters)
-        before["hyperparameters"] = {k: old_h[k] for k in new_h if k in old_h}
-        after["hyperparameters"] = new_h
-        if model.seed is not None:
-            before["seed"], after["seed"] = previous.seed, model.seed
-        known, old_suffix = suffix_of(previous.fine_tuned_model)
-        if known:
-            before["suffix"], after["suffix"] = old_suffix, model.suffix
-        changes = diff(before, after)
-        if changes:
-            return changes
-        return (Change("fingerprint", previous.metadata.get("ftops_fingerprint"), fingerprint),)
-
-    # -- warnings and errors ----------------------------------------------------------------
-
-    def _superseded_warnings(self, model: ResolvedModel, fingerprint: str, subject: str) -> None:
-        for job in self.jobs:
-            if (job.live and job.provider == model.provider
-                    and job.metadata["ftops_model"] == model.name
-                    and job.metadata.get("ftops_fingerprint") != fingerprint):
-                self.warnings.append(Diagnostic(
-                    "warning", "superseded_job",
-                    f"job {job.id} ({job.status}) trains an earlier version of this model "
-                    "and keeps running unless cancelled", subject=subject))
-
-    def _spending_checks(self, model: ResolvedModel, subject: str) -> None:
-        self.calendar.refuse_training(model)
-        if model.max_cost_usd is None:
-            return
-        if model.estimated_cost_usd is None:
-            self.warnings.append(Diagnostic(
-                "warning", "cost_unknown",
-                f"max_cost_usd {model.max_cost_usd:g} cannot be checked: no price known "
-                f"for this base model and method", subject=subject))
-        elif model.estimated_cost_usd > model.max_cost_usd:
-            self.errors.append(Diagnostic(
-                "error", "over_budget",
-                f"estimated cost ${model.estimated_cost_usd:.2f} exceeds max_cost_usd "
-                f"${model.max_cost_usd:.2f}; raise the budget or shrink the job", subject=subject))
-
     # -- prune ------------------------------------------------------------------------------
 
     def _prune(
@@ -396,4 +336,6 @@ class _Planner:
 
 
 def _sorted_notices(notices: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
-    return tuple(sorted(set(notices), key=lambda n: (n.subject, n.code, n.message)))
+    """Plan notices by subject, spec-form ones (checks: file:line) by where they point."""
+    return tuple(sorted(set(notices), key=lambda n: (n.subject or "", n.path or "",
+                                                     n.line or 0, n.code, n.message)))

@@ -13,6 +13,8 @@ from ftops.spec import ResolvedModel, Spec, load_specs
 from ftops.state import Desired, DesiredDataset, Source
 
 LOCK_FILE = "ftops.lock"
+# How check_clean names a file that is not committed, beyond "modified" (said by no word).
+_STATE_WORDS = {"untracked": "untracked", "ignored": "ignored by git"}
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,13 @@ def repo_identity(root: Path) -> str:
     return gitinfo.origin_identity(root) or root.name
 
 
-def model_cost(model: ResolvedModel, report: datasets.DatasetReport) -> float | None:
+def _costed(model: ResolvedModel, report: datasets.DatasetReport) -> ResolvedModel:
+    """The model with its estimated cost and what the estimate stands on (epochs, billable
+    tokens), so that the plan words a budget error exactly as validate does."""
     epochs = cost.training_epochs(model.n_epochs, report.examples)
     billed = cost.billed_tokens(report.billable_tokens, epochs)
-    return cost.estimate_cost_usd(billed, model.training_usd_per_1m)
+    return replace(model, estimated_cost_usd=cost.estimate_cost_usd(
+        billed, model.training_usd_per_1m), cost_basis=(epochs, report.billable_tokens))
 
 
 def load_project(specs: Path) -> Project:
@@ -68,9 +73,8 @@ def load_project(specs: Path) -> Project:
     provider_types = {p.name: None if p.base_url else p.type for p in spec.providers}
     # The resolved entries themselves, with what only analysis can add: no copy field by field.
     models = tuple(
-        replace(m, provider_type=provider_types.get(m.provider, "openai"),
-                estimated_cost_usd=model_cost(
-                    m, analyze(m.training, m.encoding, m.example_token_limit)))
+        _costed(replace(m, provider_type=provider_types.get(m.provider, "openai")),
+                analyze(m.training, m.encoding, m.example_token_limit))
         for m in spec.models
     )
     dataset_states = tuple(
@@ -85,10 +89,16 @@ def load_project(specs: Path) -> Project:
 
 
 def check_clean(project: Project) -> None:
-    """Git is the source of truth: refuse to apply specs or data that are not committed."""
+    """Git is the source of truth: refuse to apply specs or data that are not committed, which
+    includes a dataset git does not track at all (new, or ignored by a .gitignore): a job
+    trained on it could never be traced to a commit."""
     paths = [*project.spec.files, *(d.path for d in project.desired.datasets)]
-    dirty = gitinfo.dirty_files(project.root, [project.root / p for p in paths])
-    if dirty:
+    states = gitinfo.file_states(project.root, [project.root / p for p in paths])
+    if states:
+        named = [path if state == "modified" else f"{path} ({_STATE_WORDS[state]})"
+                 for path, state in sorted(states.items())]
+        ignored = "ignored" in states.values()
         raise FtopsError(
-            "uncommitted changes in " + ", ".join(dirty),
-            hint="commit them first, or pass --allow-dirty")
+            "uncommitted changes in " + ", ".join(named),
+            hint="commit them first" + (" (`git add -f` adds an ignored file)" if ignored else "")
+                 + ", or pass --allow-dirty")

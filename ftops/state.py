@@ -8,7 +8,7 @@ sees either source.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,7 @@ class ResolvedModel:
     provider: str = DEFAULT_PROVIDER
     provider_type: str | None = DEFAULT_PROVIDER
     estimated_cost_usd: float | None = None
+    cost_basis: tuple[int, int] | None = None  # (epochs, billable tokens) of that estimate
     eval: str | None = None
     promote: str | None = None
     grader: Mapping[str, Any] | None = None
@@ -190,8 +191,12 @@ class Actual:
             if "ftops_model" in j.metadata and j.metadata.get("ftops_repo", "") == repo
         )
 
-    def current_job(self, repo: str, provider: str, fingerprint: str) -> Job | None:
-        """The latest non-cancelled job of this project that trained ``fingerprint``."""
+    def current_job(self, repo: str, provider: str, fingerprint: str, *,
+                    dead: Callable[[Job], bool] | None = None) -> Job | None:
+        """The job of this project that stands for ``fingerprint``: the oldest one running or
+        succeeded (the one apply keeps when there are duplicates, so a later failure of the
+        same weights never hides a success), else the latest other non-cancelled one (failed,
+        or succeeded but ``dead``: its fine-tuned model is gone)."""
         jobs = [
             j
             for j in self.project_jobs(repo)
@@ -199,4 +204,8 @@ class Actual:
             and j.metadata.get("ftops_fingerprint") == fingerprint
             and j.status != "cancelled"
         ]
+        kept = [j for j in jobs
+                if j.live or (j.status == "succeeded" and not (dead and dead(j)))]
+        if kept:
+            return min(kept, key=lambda j: (j.created_at, j.id))
         return max(jobs, key=lambda j: (j.created_at, j.id), default=None)

@@ -402,6 +402,20 @@ def test_revalidating_unchanged_data_takes_a_stat_not_a_read(tmp_path: Path) -> 
     assert warm < min(cold / 5, 0.25)
 
 
+def test_a_changed_file_is_reanalysed_from_its_cached_blocks(tmp_path: Path) -> None:
+    path = _mixed_dataset(tmp_path / "mixed.jsonl")
+    body = path.read_bytes()
+    path.write_bytes(body + b"\n" + b"\n".join([body[:150_000]] * 3) + b"\n")
+    cache = tmp_path / "cache"
+    options = {"token_limit": 30, "max_errors": 20}
+    assert analyze(path, cache_dir=cache, **options) == analyze(path, **options)
+    assert list((cache / "blocks").glob("*/*.bin"))  # blocks by the default rule
+    lines = path.read_bytes().splitlines(keepends=True)
+    middle = len(lines) // 2
+    path.write_bytes(b"".join([*lines[:middle], b"[]\n", *lines[middle + 3:], lines[5]]))
+    assert analyze(path, cache_dir=cache, **options) == analyze(path, **options)
+
+
 # --- overlap -------------------------------------------------------------------------------------
 
 

@@ -191,6 +191,8 @@ def test_the_request_log_keeps_the_last_entries_and_totals_all() -> None:
         "by_method": {"GET": 5, "POST": 1},
         "by_status": {"200": 4, "401": 1, "404": 1},
         "by_fault": {},
+        "in_flight": 0,
+        "in_flight_peak": 1,
     }
 
 

@@ -17,6 +17,7 @@ from ftops.identity import (
     sha256_from_filename,
 )
 from ftops.plan import ActionType, Change, Kind, Plan
+from ftops.plandiff import differences
 from ftops.planner import plan
 from ftops.state import (
     Actual,
@@ -199,8 +200,9 @@ def test_fresh_account_uploads_then_trains() -> None:
     assert train.training.base == NANO
     assert (train.training.training.file_id, train.training.validation.file_id) == (None, None)
     assert train.training.metadata["ftops_model"] == "bot"
-    assert p.summary == {"upload": 2, "train": 1, "replace": 0, "retry": 0, "blocked": 0,
-                         "pending": 0, "ok": 0, "retired": 0, "cancel": 0, "delete": 0}
+    assert p.summary == {"upload": 2, "train": 1, "replace": 0, "retry": 0, "retrain": 0,
+                         "blocked": 0, "pending": 0, "ok": 0, "retired": 0, "cancel": 0,
+                         "delete": 0}
     assert p.estimated_cost_usd == 1.25
     assert p.has_changes
     assert p.warnings == () and p.errors == ()
@@ -624,11 +626,12 @@ def test_a_fine_tune_whose_base_shut_down_plans_as_retired() -> None:
 def test_budget_guard() -> None:
     over = desired(model(estimated_cost_usd=2.5, max_cost_usd=1))
     p = run(over, Actual(files=UPLOADED))
+    # Worded as `ftops validate` words it (a model built in code has no file: its address).
     assert [str(e) for e in p.errors] == [
-        "model.bot: estimated cost $2.50 exceeds max_cost_usd $1.00; "
-        "raise the budget or shrink the job"]
-    unknown = desired(model(max_cost_usd=1))
-    assert [w.code for w in run(unknown, Actual(files=UPLOADED)).warnings] == ["cost_unknown"]
+        "model.bot: models.bot.max_cost_usd: estimated cost $2.50 exceeds the budget $1.00"]
+    # No price: the budget cannot be checked, an error as in validate (was a warning).
+    unknown = run(desired(model(max_cost_usd=1)), Actual(files=UPLOADED))
+    assert ([e.code for e in unknown.errors], unknown.warnings) == (["no_price"], ())
     within = desired(model(estimated_cost_usd=0.5, max_cost_usd=1))
     assert run(within, Actual(files=UPLOADED)).errors == ()
 
@@ -699,27 +702,31 @@ def test_plan_hash_covers_what_apply_does_and_nothing_else() -> None:
     assert changed.plan_hash != base.plan_hash
 
 
-def test_staleness_tracks_decisive_inputs_not_progress() -> None:
+def test_staleness_tracks_what_apply_would_do_not_progress() -> None:
     d = desired(model("bot"), model("other-bot", training="other"))
     queued = job("ftjob-1", "queued", "other-bot", fp(d, "other-bot"))
     saved = run(d, Actual(files=UPLOADED, jobs=(queued,)))
     running = dataclasses.replace(queued, status="running", trained_tokens=500)
-    assert saved.is_stale_against(run(d, Actual(files=UPLOADED, jobs=(running,)))) == []
+    assert differences(saved, run(d, Actual(files=UPLOADED, jobs=(running,)))) == []
 
+    # other-bot's job finishing (pending -> ok) and a file nobody needs change nothing apply
+    # does; bot's new spec and the job someone started for its old one do, said in words.
     succeeded = dataclasses.replace(queued, status="succeeded", fine_tuned_model="ft:o")
     someone = job("ftjob-2", "queued", "bot", fp(d, "bot"))
     extra_file = file("file-o", OTHER, 700)
     now = run(desired(model("bot", seed=2), model("other-bot", training="other")),
               Actual(files=(*UPLOADED, extra_file), jobs=(succeeded, someone)))
-    assert saved.is_stale_against(now) == [
-        f"model bot changed: {fp(d, 'bot')} -> {now.inputs.models['bot']}",
-        "job openai/ftjob-1 changed: live -> succeeded",
-        "job openai/ftjob-2 appeared (live)",
-        f"file openai/file-o appeared (ftops-{OTHER}.jsonl)",
+    assert differences(saved, now) == [
+        "model bot: the plan said train, the specs now say replace (job ftjob-2): "
+        "seed unset → 2, job ftjob-2 appeared (running)",
     ]
     changed_data = desired(model("bot"), model("other-bot", training="other"),
                            datasets=datasets(other=DesiredDataset("other", "o", VAL, 300)))
-    reasons = saved.is_stale_against(run(changed_data, Actual(files=UPLOADED, jobs=(queued,))))
-    assert f"dataset other changed: {OTHER} -> {VAL}" in reasons
-    assert saved.is_stale_against(run(d, Actual(files=UPLOADED, jobs=(queued,)), prune=True)) \
-        == ["planned with different prune options"]
+    assert differences(saved, run(changed_data, Actual(files=UPLOADED, jobs=(queued,)))) == [
+        "model other-bot: the plan said pending (job ftjob-1), the specs now say replace "
+        "(job ftjob-1): training data other changed",
+    ]
+    assert differences(saved, run(d, Actual(files=UPLOADED, jobs=(queued,)), prune=True)) == [
+        "file file-val: the plan said nothing to do, the account now says delete",
+        "the plan was made with other prune options",
+    ]

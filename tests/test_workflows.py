@@ -260,7 +260,7 @@ def test_examples_exist_and_use_the_action() -> None:
     inputs = set(load(ACTION)["inputs"])
     for path in files:
         step = ftops_step(load(path))
-        assert re.fullmatch(r"\./|[\w.-]+/ftops@v\d+", step["uses"]), step["uses"]
+        assert re.fullmatch(r"\./|OWNER/ftops@v0", step["uses"]), step["uses"]
         assert set(step["with"]) <= inputs
         assert step["with"]["openai-api-key"] == "${{ secrets.OPENAI_API_KEY }}"
 
@@ -277,9 +277,16 @@ def test_examples_are_valid_github_workflows() -> None:
     assert list(validator.iter_errors({"on": "push", "jobs": {"x": {"runs-on": 3}}}))
 
 
+def only_job(workflow: dict[str, Any]) -> dict[str, Any]:
+    [job] = workflow["jobs"].values()
+    assert isinstance(job, dict)
+    return job
+
+
 def test_pull_request_plan_workflow() -> None:
     workflow = by_trigger("pull_request")
-    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert workflow["permissions"] == {}
+    assert only_job(workflow)["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert ftops_step(workflow)["with"]["command"] == "plan"
     checkout = next(s for s in steps(workflow) if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0
@@ -288,7 +295,9 @@ def test_pull_request_plan_workflow() -> None:
 def test_apply_on_merge_workflow() -> None:
     workflow = by_trigger("push")
     assert triggers(workflow)["push"]["branches"] == ["main"]
-    assert workflow["permissions"]["contents"] == "write"
+    assert workflow["permissions"] == {}
+    assert only_job(workflow)["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert only_job(workflow)["environment"] == "ftops-apply"
     concurrency = workflow["concurrency"]
     assert concurrency["group"] and concurrency["cancel-in-progress"] is False
     step = ftops_step(workflow)
@@ -304,4 +313,6 @@ def test_nightly_drift_workflow() -> None:
     step = ftops_step(workflow)
     assert step["with"]["command"] == "plan"
     assert step["with"]["detailed-exitcode"] is True and step["with"]["comment"] is False
-    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["permissions"] == {}
+    assert only_job(workflow)["permissions"] == {"contents": "read"}
+    assert workflow["concurrency"]["group"] == "ftops-drift"

@@ -1,10 +1,16 @@
 """``ftops apply``: upload what is missing and start each job exactly once; in GitHub Actions,
 on a push to the default branch, only the plan that was reviewed.
 
+What runs is the plan that was confirmed (shown and approved, or saved), never one made later:
+the account is read once more before executing, and when the plan made from that read would do
+anything else, apply refuses before any mutating request and names each difference
+(``ftops.plandiff``).
+
 The reviewed plan hash is read from the merged pull request's ftops comment. When it differs
-from the plan about to be applied, apply refuses with ``plan-changed`` before any mutating
-request and says so on the pull request. A push that came from no reviewed pull request (a
-direct push, or a fork's pull request that could not be planned) is applied as planned now.
+from the plan about to be applied (whether either has changes or not), apply refuses with
+``plan-changed`` before any mutating request and says so on the pull request; so it does when
+the account moves after that check. A push that came from no reviewed pull request (a direct
+push, or a fork's pull request that could not be planned) is applied as planned now.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ftops import evals, github, gitinfo, lock, render
+from ftops import evals, github, gitinfo, lock, plandiff, render, stop
 from ftops.apply import Executor, Outcome, mend_duplicates
 from ftops.commands import session
 from ftops.commands.reports import (
@@ -32,6 +38,13 @@ from ftops.project import LOCK_FILE, Project, check_clean, load_project
 from ftops.providers import Remote
 
 Report = Callable[[str], None]
+
+REVIEW_HINT = "review the new plan in a pull request, or re-run apply with --allow-plan-changed"
+
+
+class PlanMovedError(StalePlanError):
+    """The account (or the specs) moved between the plan that was confirmed and its execution:
+    raised before any mutating request, with each difference in words."""
 
 
 def _no_confirmation(_plan: Plan) -> None:
@@ -105,11 +118,25 @@ def _execute(project: Project, remotes: Mapping[str, Remote], plan: Plan,
     """Apply, write the lock, run the eval gates after --wait, commit the lock if asked."""
     try:
         outcome = apply_plan(project, remotes, plan, saved=saved, options=options)
+    except stop.Interrupted as stopped:  # SIGINT/SIGTERM: keep in the lock what was started
+        stop.settle(stopped, lambda: session.refresh_lock(project, remotes, plan),
+                    then=stop.APPLY_NEXT)
+        raise
+    except PlanMovedError as exc:
+        if ctx is None:
+            raise
+        # In the Action the plan just made is the one held to the reviewed plan: when the
+        # account moves after that check, what runs would not be what was reviewed either.
+        changed = StalePlanError(f"plan-changed: {exc.message[:1].lower()}{exc.message[1:]}",
+                                 hint=REVIEW_HINT)
+        _report_refused(ctx, key, changed, plan, show_plan=False)
+        raise changed from None
     except FtopsError as exc:
         if ctx is not None:
             _report_failure(ctx, key, exc, options.report)
         raise
-    locked = session.refresh_lock(project, remotes, plan)
+    with stop.cooperating(f"ftops.lock lists everything started; {stop.APPLY_NEXT}"):
+        locked = session.refresh_lock(project, remotes, plan)  # a stop now waits for it
     gated = (evals.gate(project, remotes, locked, parallel=options.parallel,
                         report=options.report) if options.wait else None)
     locked = gated.lock if gated else locked
@@ -125,19 +152,24 @@ def _execute(project: Project, remotes: Mapping[str, Remote], plan: Plan,
 
 def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *, saved: bool,
                options: ApplyOptions) -> Outcome:
-    """Apply ``plan``. A saved plan is compared with a fresh one first and refused when stale."""
+    """Execute ``plan``, the one confirmed (shown and approved, or saved). The account is read
+    once more first: when a plan made from that read would do anything ``plan`` does not, apply
+    refuses and names each difference, so nothing runs that nobody saw."""
     if plan.errors:
         raise FtopsError("the plan has errors: " + "; ".join(str(e) for e in plan.errors))
     actual = session.read_actual(remotes)
     fresh = session.plan_for(project, remotes, actual, prune=options.prune,
                              allow_delete_models=options.allow_delete_models,
                              today=options.today)
-    if saved:
-        reasons = plan.is_stale_against(fresh)
-        if reasons:
-            raise StalePlanError("Saved plan is stale: " + "; ".join(reasons),
+    moved = plandiff.differences(plan, fresh)
+    if moved:
+        if saved:
+            raise PlanMovedError("Saved plan is stale: " + "; ".join(moved),
                                  hint="run `ftops plan` again and review the new plan")
-    outcome = Executor(plan if saved else fresh, remotes, root=project.root,
+        raise PlanMovedError("The account changed since the plan was shown: "
+                             + "; ".join(moved),
+                             hint="run `ftops apply` again to see and confirm the new plan")
+    outcome = Executor(plandiff.executable(plan, fresh), remotes, root=project.root,
                        parallel=options.parallel, wait_for_jobs=options.wait,
                        timeout=options.timeout, known_jobs=actual.jobs,
                        report=options.report).run()
@@ -168,26 +200,39 @@ def _publish(ctx: ActionsContext, key: str, result: ApplyRun, charts: str,
 
 def _check_reviewed(ctx: ActionsContext, key: str, plan: Plan, *, allow_changed: bool,
                     report: Report) -> None:
-    if not (ctx.is_push_to_default_branch and plan.has_changes):
+    """On a push to the default branch, the plan must be the one the pull request reviewed,
+    whatever either says: a reviewed "no changes" must stay that, and so must a reviewed
+    train (a plan with nothing to do is not what was approved either)."""
+    if not ctx.is_push_to_default_branch:
         return
     reviewed = github.reviewed_plan_hash(ctx, key)
     if reviewed is None:
-        report("no reviewed plan found for this commit; applying the current plan")
+        if plan.has_changes:
+            report("no reviewed plan found for this commit; applying the current plan")
         return
     try:
         github.check_approval(reviewed, plan.plan_hash, allow_changed=allow_changed)
     except FtopsError as exc:
-        markdown = (f"#### ftops apply refused: plan-changed\n\n{exc}\n\n"
-                    f"Nothing was uploaded or trained. The plan now:\n\n"
-                    f"{render.render_markdown(plan)}")
-        github.write_summary(ctx, markdown)
-        github.write_outputs(ctx, {"has-changes": plan.has_changes,
-                                   "estimated-cost": f"{plan.estimated_cost_usd:.2f}"})
-        github.report_apply(ctx, key, markdown)
+        _report_refused(ctx, key, exc, plan, show_plan=True)
         raise
     if reviewed != plan.plan_hash:
         report(f"plan differs from the reviewed one ({reviewed[:12]}); "
                "applying it because of --allow-plan-changed")
+
+
+def _report_refused(ctx: ActionsContext, key: str, exc: FtopsError, plan: Plan, *,
+                    show_plan: bool) -> None:
+    """The job summary, the outputs and the pull request say apply refused (and, with
+    ``show_plan``, what ``plan``, the plan now, would do)."""
+    markdown = (f"#### ftops apply refused: plan-changed\n\n{exc}\n\n"
+                "Nothing was uploaded or trained.")
+    if show_plan:
+        markdown += f" The plan now:\n\n{render.render_markdown(plan)}"
+    github.write_summary(ctx, markdown)
+    github.write_outputs(ctx, {"has-changes": plan.has_changes,
+                               "estimated-cost": f"{plan.estimated_cost_usd:.2f}"})
+    if ctx.token:
+        github.report_apply(ctx, key, markdown)
 
 
 def _report_failure(ctx: ActionsContext, key: str, exc: FtopsError, report: Report) -> None:

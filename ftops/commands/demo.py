@@ -35,6 +35,9 @@ Echo = Callable[[str], None]
 PROVIDERS = ("openai", "azure")
 AZURE_DEMO = {"type": "azure", "endpoint": "https://ftops-demo.openai.azure.com",
               "api_version": "2024-10-21"}
+# The demo specs inside the package, so `ftops demo` runs anywhere after `pip install ftops`. In
+# the repository this is a symbolic link to specs/, the one copy; a wheel holds the files.
+PACKAGED_SPECS = Path(__file__).resolve().parents[1] / "data" / "demo" / "specs"
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def _scratch_repo(specs: Path, into: Path, provider: str) -> Path:
     """A committed git repository with ``specs`` copied to ``into/specs`` (on ``provider``)."""
     if not specs.is_dir():
         raise FtopsError(f"no spec directory at {specs}",
-                         hint="run `ftops demo` from an ftops checkout (it has specs/)")
+                         hint="without --specs, the demo uses ./specs or the specs ftops ships")
     shutil.copytree(specs, into / "specs", ignore=shutil.ignore_patterns(".*"))
     _move_to(into / "specs", provider)
     repo = git.Repo.init(into)
@@ -121,7 +124,7 @@ def _scratch_repo(specs: Path, into: Path, provider: str) -> Path:
 
 @dataclass(frozen=True)
 class DemoOptions:
-    specs: Path = Path("specs")
+    specs: Path | None = None  # None: ./specs if there is one, else the packaged demo specs
     job_seconds: float = 1.0  # how long each job takes on the emulator
     timeout: float = 120.0
     echo: Echo = print
@@ -129,7 +132,9 @@ class DemoOptions:
 
 def run(options: DemoOptions) -> dict[str, str]:
     """Runs the whole loop and returns model name -> fine-tuned model id."""
-    echo, specs = options.echo, options.specs
+    echo, specs = options.echo, demo_specs(options.specs)
+    if options.specs is None and specs == PACKAGED_SPECS:
+        echo(f"Using the demo specs that ship with ftops ({specs}).")
     route = choose_route(_bases(specs), clock.today())
     if route.note:
         echo(route.note)
@@ -151,6 +156,15 @@ def run(options: DemoOptions) -> dict[str, str]:
     for name, model_id in sorted(models.items()):
         echo(f"  {name}: {model_id}")
     return models
+
+
+def demo_specs(given: Path | None) -> Path:
+    """The spec directory the demo copies: the one given, else ./specs (a checkout of ftops,
+    or a project of your own), else the demo specs that ship with ftops."""
+    if given is not None:
+        return given
+    here = Path("specs")
+    return here if here.is_dir() else PACKAGED_SPECS
 
 
 def _plan_and_apply(specs: Path, options: DemoOptions) -> tuple[Lock, Outcome]:

@@ -58,5 +58,6 @@ def status_rows(plan: Plan, locked: lock.Lock) -> list[dict[str, object]]:
             "fine_tuned_model": entry.fine_tuned_model if entry else None,
             "fingerprint": entry.fingerprint if entry else None,
             "retired": action.display.retired_on,
+            "deleted": bool(entry and entry.deleted),  # its fine-tuned model is gone (retrain)
         })
     return sorted(rows, key=lambda r: str(r["name"]))

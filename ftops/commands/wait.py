@@ -1,5 +1,6 @@
 """``ftops wait``: follow the named models' current jobs (all by default) to their end,
-printing their events, then write ``ftops.lock``."""
+printing their events, then write ``ftops.lock``. Stopped by a signal (``ftops.stop``), it
+ends the wait between polls, writes ``ftops.lock`` from one look and says how to go on."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftops import stop
 from ftops.commands import session
 from ftops.errors import UsageError
 from ftops.follow import follow
@@ -38,8 +40,14 @@ class WaitRun:
 def run(options: WaitOptions) -> WaitRun:
     project = load_project(options.specs)
     with session.connect(project, emulator=options.emulator) as remotes:
-        jobs = wait_for(project, remotes, options.names, timeout=options.timeout,
-                        report=options.report)
+        try:
+            with stop.cooperating():  # a signal ends the wait between polls, not mid-request
+                jobs = wait_for(project, remotes, options.names, timeout=options.timeout,
+                                report=options.report)
+        except stop.Interrupted as stopped:
+            stop.settle(stopped, lambda: session.refresh_lock(project, remotes),
+                        then="the jobs go on; `ftops wait` follows them again")
+            raise
         session.refresh_lock(project, remotes)
     return WaitRun(jobs)
 

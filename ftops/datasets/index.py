@@ -40,6 +40,20 @@ class DigestIndex:
             slot = (slot + 1) & mask
         return None
 
+    def state(self) -> tuple[int, array[int], array[int]]:
+        """What ``restore`` takes: the count and the two tables."""
+        return self._size, self._keys, self._lines
+
+    @classmethod
+    def restore(cls, size: int, keys: array[int], lines: array[int]) -> DigestIndex:
+        """The index ``state`` described (tables of one power-of-two size, at most half full)."""
+        slots = len(keys)
+        if slots != len(lines) or slots < 2 or slots & (slots - 1) or not 0 <= 2 * size <= slots:
+            raise ValueError("not the state of a DigestIndex")
+        index = cls()
+        index._size, index._keys, index._lines = size, keys, lines
+        return index
+
     def _grow(self) -> None:
         old = zip(self._keys, self._lines, strict=True)
         self._keys = array("Q", bytes(16 * len(self._keys)))

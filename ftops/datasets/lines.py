@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ftops import formats, tokens
@@ -70,6 +70,37 @@ class Scan:
     billable: int = 0
     digests: array[int] = field(default_factory=lambda: array("Q"))
     digest_lines: array[int] = field(default_factory=lambda: array("Q"))
+
+
+def join(first: Scan, second: Scan, max_errors: int) -> Scan:
+    """The scan of ``first``'s lines followed by ``second``'s: what ``scan_lines`` gives for the
+    two ranges read as one (findings capped at ``max_errors``, the first ones kept)."""
+    offset = first.lines
+
+    def shifted(kept: list[Diagnostic], more: list[Diagnostic]) -> list[Diagnostic]:
+        room = max(max_errors - len(kept), 0)
+        return kept + [replace(f, line=(f.line or 0) + offset) for f in more[:room]]
+
+    low, high = (first.min, first.max) if first.counted else (second.min, second.max)
+    if first.counted and second.counted:
+        low, high = min(low, second.min), max(high, second.max)
+    lines = array("Q", first.digest_lines)
+    lines.extend(line + offset for line in second.digest_lines)
+    return Scan(
+        lines=first.lines + second.lines,
+        examples=first.examples + second.examples,
+        errors=shifted(first.errors, second.errors),
+        error_count=first.error_count + second.error_count,
+        too_long=shifted(first.too_long, second.too_long),
+        too_long_count=first.too_long_count + second.too_long_count,
+        counted=first.counted + second.counted,
+        total=first.total + second.total,
+        min=low,
+        max=high,
+        billable=first.billable + second.billable,
+        digests=first.digests + second.digests,
+        digest_lines=lines,
+    )
 
 
 def example_digest(example: Any) -> int:

@@ -38,11 +38,25 @@ def _worker_start(encoding: str) -> None:
     _worker_counter = new_counter(encoding)
 
 
-def _worker_scan(path: str, start: int, end: int, settings: Settings) -> Scan:
+def worker_scan(path: str, start: int, end: int, settings: Settings) -> Scan:
+    """Run in a worker of ``open_pool``: the scan of bytes ``start`` to ``end`` of ``path``."""
     assert _worker_counter is not None  # set by the pool initializer
     with open(path, "rb") as stream:
         stream.seek(start)
         return scan_lines(stream.read(end - start), settings, _worker_counter)
+
+
+def worker_ready() -> None:
+    """A task that only makes a pool start its workers (which then load the encoding)."""
+
+
+def open_pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
+    """Worker processes that each hold a token counter for ``settings.encoding``."""
+    # fork where it is safe (Linux): no re-import, and no `if __name__ == "__main__"` needed in
+    # callers' scripts. The pool forks its workers before starting its own threads.
+    context = get_context("fork" if sys.platform == "linux" else "spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                               initargs=(settings.encoding,))
 
 
 def scan_parallel(path: Path, stream: BinaryIO, size: int, settings: Settings, totals: Totals,
@@ -51,12 +65,8 @@ def scan_parallel(path: Path, stream: BinaryIO, size: int, settings: Settings, t
     offsets = _boundaries(stream, size, chunk_bytes)
     stream.seek(0)
     ranges = list(itertools.pairwise(offsets))
-    # fork where it is safe (Linux): no re-import, and no `if __name__ == "__main__"` needed in
-    # callers' scripts. The pool forks its workers before starting its own threads.
-    context = get_context("fork" if sys.platform == "linux" else "spawn")
-    with ProcessPoolExecutor(min(workers, max(len(ranges), 1)), mp_context=context,
-                             initializer=_worker_start, initargs=(settings.encoding,)) as pool:
-        futures = [pool.submit(_worker_scan, str(path), a, b, settings) for a, b in ranges]
+    with open_pool(settings, min(workers, max(len(ranges), 1))) as pool:
+        futures = [pool.submit(worker_scan, str(path), a, b, settings) for a, b in ranges]
         while block := stream.read(chunk_bytes):
             sha.update(block)
         for future in futures:

@@ -4,7 +4,8 @@ duplicates). Files of ``PARALLEL_MIN_BYTES`` or more go to ``ftops.datasets.para
 
 Reports are cached under ``cache_dir`` (see ``ftops.datacache``) keyed by the file's path, size,
 mtime and inode and by every setting that changes them, so re-validating unchanged data costs a
-``stat``; a changed file is always re-read.
+``stat``. A changed file is re-read, but only the blocks of lines not seen before are analysed
+again (``ftops.datasets.incremental``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any, BinaryIO, TypedDict
 from typing_extensions import Unpack  # typing.Unpack is 3.11+; ftops supports 3.10
 
 from ftops import datacache
-from ftops.datasets.lines import make_settings, new_counter, scan_lines
+from ftops.datasets.blocks import Rule
+from ftops.datasets.incremental import Options, scan_cached
+from ftops.datasets.lines import Settings, make_settings, new_counter, scan_lines
 from ftops.datasets.parallel import scan_parallel
 from ftops.datasets.report import DatasetReport
 from ftops.datasets.totals import LFS_POINTER, Totals, file_findings
@@ -72,6 +75,8 @@ class Tuning(TypedDict, total=False):
     # process otherwise; 1 never starts a process.
     workers: int | None
     chunk_bytes: int  # bytes read at a time (default CHUNK_BYTES)
+    block_rule: Rule  # where blocks of the incremental analysis end (default Rule())
+    cache_bytes: int  # bound of the cache of blocks (default datacache.BLOCK_CACHE_BYTES)
 
 
 def analyze(
@@ -84,38 +89,53 @@ def analyze(
     cache_dir: Path | None = None,
     **tuning: Unpack[Tuning],
 ) -> DatasetReport:
-    """Validates a JSONL dataset and counts its tokens, reusing a cached report when unchanged."""
+    """Validates a JSONL dataset and counts its tokens, reusing a cached report when unchanged
+    and the cached analyses of its unchanged blocks of lines otherwise."""
     path = Path(path)
-    size_limit = tuning.get("size_limit", MAX_FILE_BYTES)
-    workers = tuning.get("workers")
-    chunk_bytes = tuning.get("chunk_bytes", CHUNK_BYTES)
-    settings = make_settings(fmt, encoding, token_limit, max_errors, size_limit)
+    settings = make_settings(fmt, encoding, token_limit, max_errors,
+                             tuning.get("size_limit", MAX_FILE_BYTES))
     identity = datacache.identify(path, settle=cache_dir is not None)
     entry = f"report-{datacache.key(identity.path, asdict(settings))}"
     if cache_dir is not None:
         cached = datacache.load(cache_dir, entry, identity)
         if cached is not None:
             return DatasetReport.from_dict({**cached, "path": str(path)})
+    commit = None
     with path.open("rb") as stream:
         head = file_findings(stream.read(len(LFS_POINTER)), identity.size, settings)
         stream.seek(0)
         totals = Totals(settings, keep_digests=cache_dir is not None)
         sha = hashlib.sha256()
-        processes = _processes(workers, identity.size)
         if any(f.code == "lfs_pointer" for f in head):
             sha.update(stream.read())
-        elif processes > 1:
-            scan_parallel(path, stream, identity.size, settings, totals, sha, processes,
-                          chunk_bytes)
+        elif cache_dir is not None:
+            options = Options(cache_dir, _processes(tuning.get("workers"), identity.size),
+                              tuning.get("chunk_bytes", CHUNK_BYTES),
+                              tuning.get("block_rule", Rule()),
+                              tuning.get("cache_bytes", datacache.BLOCK_CACHE_BYTES))
+            commit = scan_cached(path, stream, identity, settings, totals, sha, options)
         else:
-            counter = new_counter(encoding)
-            for block in _blocks(stream, chunk_bytes, sha):
-                totals.add(scan_lines(block, settings, counter))
+            _scan_whole(path, stream, identity.size, settings, totals, sha, tuning)
     report = totals.report(str(path), sha.hexdigest(), identity.size, head)
-    if cache_dir is not None and datacache.unchanged(path, identity):
+    if cache_dir is not None and identity.settled and datacache.unchanged(path, identity):
+        if commit is not None:
+            commit()
         datacache.save(cache_dir, entry, report.to_dict(), identity)
         datacache.save_digests(cache_dir, identity, totals.digests, totals.digest_lines)
     return report
+
+
+def _scan_whole(path: Path, stream: BinaryIO, size: int, settings: Settings, totals: Totals,
+                sha: Any, tuning: Tuning) -> None:
+    """Without a cache: the whole file in ranges, by a pool of processes if it is large."""
+    chunk_bytes = tuning.get("chunk_bytes", CHUNK_BYTES)
+    processes = _processes(tuning.get("workers"), size)
+    if processes > 1:
+        scan_parallel(path, stream, size, settings, totals, sha, processes, chunk_bytes)
+        return
+    counter = new_counter(settings.encoding)
+    for block in _blocks(stream, chunk_bytes, sha):
+        totals.add(scan_lines(block, settings, counter))
 
 
 def _processes(workers: int | None, size: int) -> int:

@@ -3,13 +3,14 @@ found across them), the whole-file checks, and the report they make."""
 
 from __future__ import annotations
 
+import json
 from array import array
 from dataclasses import dataclass, field, replace
 
 from ftops.datasets.index import DigestIndex
 from ftops.datasets.lines import Scan, Settings
 from ftops.datasets.report import DatasetReport, TokenStats
-from ftops.errors import Diagnostic
+from ftops.errors import Diagnostic, Severity
 
 MIN_EXAMPLES = 10
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
@@ -66,6 +67,43 @@ class Totals:
                 self.digests.append(digest)
                 self.digest_lines.append(line)
 
+    def snapshot(self) -> bytes:
+        """Everything merged so far, for ``restore``: an append resumes from here. A JSON line
+        (sums, findings as [line, code, message]), then the index and digests as 8-byte ints."""
+        seen, keys, lines = self.seen.state()
+        header = {name: getattr(self, name) for name in _SUMS}
+        header |= {name: [[f.line, f.code, f.message] for f in getattr(self, name)]
+                   for name in _FINDINGS}
+        header |= {"seen": seen, "slots": len(keys), "n": len(self.digests)}
+        return b"".join([json.dumps(header).encode(), b"\n", keys.tobytes(), lines.tobytes(),
+                         array("Q", self.digests).tobytes(),
+                         array("Q", self.digest_lines).tobytes()])
+
+    def restore(self, body: bytes) -> bool:
+        """Becomes the totals ``snapshot`` saved (digests kept); False if ``body`` is not one."""
+        head, _, raw = body.partition(b"\n")
+        try:
+            header = json.loads(head)
+            slots, n = header["slots"], header["n"]
+            if len(raw) != 16 * (slots + n):
+                return False
+            tables = [array("Q") for _ in range(4)]
+            cuts = [0, 8 * slots, 16 * slots, 16 * slots + 8 * n, len(raw)]
+            for table, start, end in zip(tables, cuts, cuts[1:], strict=False):
+                table.frombytes(raw[start:end])
+            seen = DigestIndex.restore(header["seen"], tables[0], tables[1])
+            sums = {name: int(header[name]) for name in _SUMS}
+            findings = {name: [Diagnostic(severity, code, text, line=line)
+                               for line, code, text in header[name]]
+                        for name, severity in _FINDINGS.items()}
+        except (ValueError, KeyError, TypeError):
+            return False
+        for name, value in {**sums, **findings}.items():
+            setattr(self, name, value)
+        self.seen, self.digests, self.digest_lines = seen, tables[2], tables[3]
+        self.keep_digests = True
+        return True
+
     def report(self, name: str, sha256: str, size: int,
                head: list[Diagnostic]) -> DatasetReport:
         s = self.settings
@@ -91,6 +129,12 @@ class Totals:
             encoding=s.encoding,
             token_limit=s.token_limit,
         )
+
+
+_SUMS = ("lines", "examples", "error_count", "too_long_count", "duplicate_count", "counted",
+         "total", "min", "max", "billable")
+_FINDINGS: dict[str, Severity] = {"errors": "error", "too_long": "warning",
+                                  "duplicates": "warning"}
 
 
 def _shifted(findings: list[Diagnostic], offset: int, room: int) -> list[Diagnostic]:

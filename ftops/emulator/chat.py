@@ -333,7 +333,8 @@ def _stream(
             chunk["usage"] = usage if last else None
         if options.get("include_obfuscation", True):
             chunk["obfuscation"] = _obfuscation(head["id"], len(events), text)
-        events.append(b"data: " + json.dumps(chunk, separators=(",", ":"), allow_nan=False).encode() + b"\n\n")
+        body = json.dumps(chunk, separators=(",", ":"), allow_nan=False)
+        events.append(b"data: " + body.encode() + b"\n\n")
 
     for index in range(n):
         deltas = [{"role": "assistant", "content": "", "refusal": None}]

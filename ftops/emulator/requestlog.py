@@ -2,13 +2,16 @@
 
 An emulator serving a long load test or a CI job of many hours must not grow without bound, so
 the log keeps only the newest ``size`` entries (and clips what one entry holds), while the
-totals count every request ever served.
+totals count every request ever served. The requests being served at once are counted too, with
+their peak since start, so a test can see how many requests a client had in flight.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ftops.errors import FtopsError
@@ -38,7 +41,21 @@ class RequestLog:
         self._methods: Counter[str] = Counter()
         self._statuses: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
+        self._in_flight = 0
+        self._in_flight_peak = 0
         self._lock = threading.Lock()
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Counts one API request as in flight while the block runs, answer or not."""
+        with self._lock:
+            self._in_flight += 1
+            self._in_flight_peak = max(self._in_flight_peak, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def add(self, entry: dict[str, Any]) -> None:
         """Records one request: ``method``, ``status`` (None: no answer) and ``fault`` count."""
@@ -57,7 +74,8 @@ class RequestLog:
             return [dict(entry) for entry in self._entries]
 
     def stats(self) -> dict[str, Any]:
-        """Counts since start: requests by method, by status ("dropped": no answer), by fault."""
+        """Counts since start: requests by method, by status ("dropped": no answer), by fault;
+        the requests being served now and the most ever served at once."""
         with self._lock:
             return {
                 "object": "emulator.stats",
@@ -67,4 +85,6 @@ class RequestLog:
                 "by_method": dict(sorted(self._methods.items())),
                 "by_status": dict(sorted(self._statuses.items())),
                 "by_fault": dict(sorted(self._faults.items())),
+                "in_flight": self._in_flight,
+                "in_flight_peak": self._in_flight_peak,
             }

@@ -258,7 +258,8 @@ class Emulator:
         return self._log.entries()
 
     def stats(self) -> dict[str, Any]:
-        """Counts of every API request since start, by method, status and fault."""
+        """Counts of every API request since start, by method, status and fault, and the
+        requests in flight now and at their peak (``in_flight``, ``in_flight_peak``)."""
         return self._log.stats()
 
     # requests --------------------------------------------------------------------------------
@@ -269,7 +270,8 @@ class Emulator:
         if request.path.startswith("/_emulator/"):
             response = self._control(request)
         else:
-            response = self._serve(request, environ)
+            with self._log.serving():  # latency included: the client waits for it too
+                response = self._serve(request, environ)
         # The one place every answer passes, errors and the control endpoint included: a client
         # can tell it talks to the emulator, and whose calendar (``retirement``) it follows.
         response.headers["X-Ftops-Emulator"] = self.flavor

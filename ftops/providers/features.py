@@ -6,6 +6,7 @@ per kind of endpoint, is ``ftops.providers.registry.CAPABILITIES``."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -39,23 +40,33 @@ PROBED = Capabilities(metadata_filter="probe", uploads="probe")
 
 @dataclass
 class Features:
-    """One run's view of a provider's optional features: the table, then what probing found."""
+    """One run's view of a provider's optional features: the table, then what probing found.
+
+    Shared by every thread of the run (parallel uploads, the three listings of a read), so
+    ``dropped`` changes under a lock, and the notice is logged once, by the thread that drops.
+    """
 
     provider: str
     capabilities: Capabilities = DOCUMENTED
     dropped: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def attempt(self, feature: Feature, fast: Callable[[], T], slow: Callable[[], T]) -> T:
         """``fast()`` while the feature is usable; ``slow()`` once the endpoint has refused it."""
-        if feature in self.dropped:
+        with self._lock:
+            usable = feature not in self.dropped
+        if not usable:
             return slow()
         try:
             return fast()
         except (openai.BadRequestError, openai.NotFoundError) as exc:
             if getattr(self.capabilities, feature) == "yes":
                 raise
-            self.dropped.add(feature)
-            lacks, instead = _FEATURE_TEXT[feature]
-            log.warning("notice: provider %s answered %s to %s; %s", self.provider,
-                        exc.status_code, lacks, instead)
+            with self._lock:
+                first = feature not in self.dropped
+                self.dropped.add(feature)
+            if first:
+                lacks, instead = _FEATURE_TEXT[feature]
+                log.warning("notice: provider %s answered %s to %s; %s", self.provider,
+                            exc.status_code, lacks, instead)
             return slow()

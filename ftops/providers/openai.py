@@ -24,6 +24,7 @@ from ftops.providers.features import DOCUMENTED, PROBED, Features
 from ftops.providers.uploads import MULTIPART_THRESHOLD, PART_SIZE, check_sha256, upload_parts
 from ftops.spec import Provider
 from ftops.state import DEFAULT_PROVIDER, Actual, Job, JobError, RemoteFile, RemoteModel
+from ftops.stop import RequestBudget
 
 KEY_ENV = "OPENAI_API_KEY"
 CAPABILITIES = DOCUMENTED  # OpenAI's own API documents every optional feature
@@ -217,24 +218,29 @@ class Remote:
 
     # --- changes -----------------------------------------------------------------------------
     def upload(self, path: Path, sha256: str, *, parallel: int = 4,
-               threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE) -> RemoteFile:
+               threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE,
+               budget: RequestBudget | None = None) -> RemoteFile:
         """Upload a dataset under its hash-carrying name; large files in parallel parts.
 
+        Each request takes a slot of ``budget`` (the run's; else one of ``parallel`` slots),
+        and the bytes it sends are read only once it holds it.
         The bytes sent must hash to ``sha256`` before the file exists: a dataset edited since
         it was planned would otherwise live on under a name that lies. The API checks the byte
         count on complete, and TLS the transport.
         """
         name = dataset_filename(sha256)
         size = path.stat().st_size
+        slots = budget or RequestBudget(parallel)
 
         def whole() -> RemoteFile:
-            data = path.read_bytes()
-            check_sha256(path, hashlib.sha256(data).hexdigest(), sha256)
-            obj = self.client.files.create(file=(name, data), purpose=FINE_TUNE_PURPOSE)
+            with slots.slot():
+                data = path.read_bytes()
+                check_sha256(path, hashlib.sha256(data).hexdigest(), sha256)
+                obj = self.client.files.create(file=(name, data), purpose=FINE_TUNE_PURPOSE)
             return _to_file(obj, self.provider)
 
         def parts() -> RemoteFile:
-            obj = upload_parts(self.client, path, name, size, sha256, parallel=parallel,
+            obj = upload_parts(self.client, path, name, size, sha256, budget=slots,
                                part_size=part_size)
             return _to_file(obj, self.provider)
 

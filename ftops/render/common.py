@@ -13,6 +13,7 @@ MARK = {
     ActionType.TRAIN: "+",
     ActionType.REPLACE: "~",
     ActionType.RETRY: "~",
+    ActionType.RETRAIN: "~",  # trains again what was deleted, like a retry (🔁)
     ActionType.CANCEL: "-",
     ActionType.DELETE: "-",
     ActionType.OK: "=",
@@ -62,7 +63,7 @@ def details(action: Action) -> str:
         parts.append(f"{d.status} ({action.job_id})")
     elif action.action == ActionType.RETRY:
         parts.append(f"job {action.job_id} failed: {d.error}")
-    elif action.action == ActionType.TRAIN and action.training is not None:
+    elif action.action in (ActionType.TRAIN, ActionType.RETRAIN) and action.training:
         base = action.training.base or f"model.{action.training.parent}"
         parts.append(f"from {base}")
     if d.note:
@@ -75,7 +76,7 @@ def details(action: Action) -> str:
 def summary_line(plan: Plan) -> str:
     counts = plan.summary
     line = ", ".join(f"{counts[k]} to {k}" for k in ("upload", "train", "replace", "delete"))
-    extra = [f"{counts[k]} to {k}" for k in ("retry", "cancel") if counts[k]]
+    extra = [f"{counts[k]} to {k}" for k in ("retry", "retrain", "cancel") if counts[k]]
     extra += [f"{counts[k]} {k}" for k in ("blocked", "retired") if counts[k]]
     return ", ".join([line, *extra])
 

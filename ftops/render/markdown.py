@@ -41,7 +41,8 @@ def _notices_markdown(mark: str, notices: tuple[Diagnostic, ...]) -> list[str]:
     """One bullet per notice; a grouped one lists where each of its models is declared."""
     out = []
     for notice in notices:
-        out.append(f"- {mark} {code(notice.subject)}: {cell(notice.message)}")
+        where = notice.subject or f"{notice.path}:{notice.line}"  # a spec-form plan error
+        out.append(f"- {mark} {code(where)}: {cell(notice.message)}")
         out += [f"  - {code(f'{p.path}:{p.line}' if p.line else p.path)} {cell(p.subject)}"
                 for p in notice.places if p.path]
     return out
