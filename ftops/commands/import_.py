@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftops import emulated
 from ftops.changes import suffix_of
+from ftops.commands import emulated
 from ftops.errors import FtopsError, UsageError
 from ftops.identity import RESERVED_PREFIX, fingerprints, model_fingerprint
 from ftops.project import Project, load_project

@@ -8,7 +8,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 
-from ftops import clock, emulated, lock, planner, providers
+from ftops import clock, lock, planner, providers
+from ftops.commands import emulated
 from ftops.plan import Plan
 from ftops.project import LOCK_FILE, Project
 from ftops.providers import Remote

@@ -94,7 +94,7 @@ def make_client(provider: Provider, *, env: Mapping[str, str] | None = None,
 def connections(providers: Iterable[Provider], names: Iterable[str], *,
                 max_retries: int = 2) -> Iterator[dict[str, Connection]]:
     """A connection per named provider, each with its own client (``--emulator`` runs are
-    connected by ``ftops.emulated``, which starts the servers)."""
+    connected by ``ftops.commands.emulated``, which starts the servers)."""
     declared = {p.name: p for p in providers}
     chosen = [declared[name] for name in sorted(set(names))]
     yield {p.name: connection(p, make_client(p, max_retries=max_retries)) for p in chosen}
