@@ -91,7 +91,12 @@ def emulator(latency_ms: float) -> Iterator[str]:
         yield match.group(1)
     finally:
         child.send_signal(signal.SIGINT)  # its Ctrl+C path removes the temp blob directory
-        child.wait(timeout=60)
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # stuck: end it (its temp blobs may then stay)
+            child.kill()
+            child.wait()
+            print("the emulator did not stop within 60 s and was killed", file=sys.stderr)
 
 
 def ftops(base_url: str, specs: Path, *args: str, measured: bool = False) -> str:
@@ -101,7 +106,9 @@ def ftops(base_url: str, specs: Path, *args: str, measured: bool = False) -> str
     done = subprocess.run([*command, *args, "--specs", str(specs)], env=env, cwd=specs.parent,
                           capture_output=True, text=True, check=False, timeout=1800)
     if done.returncode != 0:
-        raise SystemExit(f"ftops {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
+        print(f"ftops {args[0]} failed ({done.returncode}): {done.stderr.strip()[-2000:]}",
+              file=sys.stderr)
+        raise SystemExit(1)
     return done.stdout + done.stderr
 
 

@@ -93,6 +93,11 @@ def test_a_signal_stops_apply_keeping_what_it_started(project: Project, emu: Emu
     # One create a round: the round in flight when the signal comes holds one create.
     run = Running(project, emu, "apply", "--auto-approve", "--parallel", "2")
     run.until(when)
+    if when == "starting a job":  # once the emulator has made it, before a look settles it
+        deadline = time.monotonic() + 5
+        while not any(r["method"] == "POST" and r["path"] == "/v1/fine_tuning/jobs"
+                      for r in emu.requests()) and time.monotonic() < deadline:
+            time.sleep(0.01)
     run.proc.send_signal(signum)
     code, err = run.end()
     assert code == 128 + signum, err
