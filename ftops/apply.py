@@ -108,7 +108,8 @@ class _JobCreated:
     file_ids: FileIds = field(default_factory=dict)  # the copies kept that it trained on
 
 
-def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outcome) -> None:
+def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outcome,
+                    budget: RequestBudget | None = None) -> None:
     """Remove duplicates an earlier crash or race left behind (no requests when there are none)."""
     for provider, remote in remotes.items():
         files = tuple(f for f in actual.files if f.provider == provider)
@@ -116,7 +117,7 @@ def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outc
         for (filename, size), count in counts.items():
             sha = sha256_from_filename(filename)
             if count > 1 and sha is not None:
-                dedupe_files(remote, files, sha, size, outcome)
+                dedupe_files(remote, files, sha, size, outcome, budget)
         calendar = remote.calendar()  # a job whose model was deleted is no duplicate to keep
         jobs = tuple(j for j in actual.jobs if j.provider == provider
                      and not drift.model_deleted(actual, j, calendar))
@@ -124,25 +125,27 @@ def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outc
                        if j.live or j.status == "succeeded")
         for fingerprint, count in kept.items():
             if count > 1 and fingerprint is not None:
-                dedupe_jobs(remote, jobs, fingerprint, outcome)
+                dedupe_jobs(remote, jobs, fingerprint, outcome, budget)
 
 
 class Executor:
     """Runs one plan's actions: uploads, then models (parents before children), then prunes.
 
     ``parallel`` bounds every request in flight at once, whatever sends it (see the module's
-    docstring); ``known_jobs`` are the jobs the plan was made from, so a look at the jobs reads
-    only the newest page or so; ``sizes`` lower when and in what parts datasets go up (tests).
+    docstring): a number of slots, or the budget of a command whose reads share it;
+    ``known_jobs`` are the jobs the plan was made from, so a look at the jobs reads only the
+    newest page or so; ``sizes`` lower when and in what parts datasets go up (tests).
     """
 
     def __init__(self, plan: Plan, remotes: Mapping[str, Remote], *, root: Path,
-                 parallel: int = 4, wait_for_jobs: bool = False, timeout: float | None = None,
+                 parallel: int | RequestBudget = 4, wait_for_jobs: bool = False,
+                 timeout: float | None = None,
                  known_jobs: tuple[Job, ...] = (),
                  report: Report = lambda _line: None, **sizes: Unpack[UploadSizes]) -> None:
         self.plan = plan
         self.remotes = remotes
         self.root = root
-        self.budget = RequestBudget(parallel)
+        self.budget = parallel if isinstance(parallel, RequestBudget) else RequestBudget(parallel)
         self.sizes = sizes
         self.wait_for_jobs = wait_for_jobs
         self.deadline = None if timeout is None else time.monotonic() + timeout

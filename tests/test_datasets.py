@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_tokens import COOKBOOK_MESSAGES
@@ -15,7 +16,6 @@ from ftops import datacache
 from ftops.datasets import (
     DatasetReport,
     analyze,
-    analyze_bytes,
     billed_tokens,
     default_epochs,
     estimate_cost_usd,
@@ -29,6 +29,14 @@ FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
 
 def codes(findings: tuple[Diagnostic, ...]) -> list[tuple[int | None, str]]:
     return [(f.line, f.code) for f in findings]
+
+
+def analyze_data(data: bytes, **options: Any) -> DatasetReport:
+    """``analyze`` of ``data`` written to a file of its own (the one way ftops reads data)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.jsonl"
+        path.write_bytes(data)
+        return analyze(path, **options)
 
 
 def warning(line: int, code: str, message: str) -> Diagnostic:
@@ -120,7 +128,7 @@ def test_json_python_accepts_but_the_standard_does_not_is_invalid() -> None:
         b"[" * 100_000 + b"]" * 100_000,
         valid,
     ])
-    report = analyze_bytes(data)
+    report = analyze_data(data)
     assert [(f.line, f.code, f.message) for f in report.errors if f.line] == [
         (1, "invalid_json", "invalid JSON: NaN is not valid JSON (Python writes it for a float "
          "that is not finite)"),
@@ -191,7 +199,7 @@ ANSWER = {"role": "assistant", "content": "ok"}
     ],
 )
 def test_chat_rules(example: dict[str, object], expected: list[str]) -> None:
-    report = analyze_bytes(json.dumps(example).encode(), max_errors=100)
+    report = analyze_data(json.dumps(example).encode(), max_errors=100)
     assert [f.code for f in report.errors if f.line] == expected
 
 
@@ -317,7 +325,6 @@ def test_parallel_and_sequential_paths_give_identical_reports(tmp_path: Path) ->
     assert whole.error_count > 50 and whole.warning_count > 50
     assert analyze(path, workers=1, chunk_bytes=300, **options) == whole
     assert analyze(path, workers=2, chunk_bytes=2048, **options) == whole
-    assert analyze_bytes(path.read_bytes(), name=str(path), **options) == whole
     assert analyze(path, workers=2, chunk_bytes=2048, max_errors=7) == analyze(
         path, workers=1, max_errors=7
     )
@@ -471,11 +478,8 @@ def test_user_mistakes_raise_ftops_errors(tmp_path: Path) -> None:
         analyze(tmp_path)
 
 
-def test_analyze_bytes_for_uploaded_data() -> None:
-    path = FIXTURES / "chat_errors.jsonl"
-    report = analyze_bytes(path.read_bytes(), name="file-abc123")
-    assert report == dataclasses.replace(analyze(path), path="file-abc123")
-    assert codes(analyze_bytes(b"").errors) == [(0, "too_few_examples")]
+def test_an_empty_file_has_too_few_examples() -> None:
+    assert codes(analyze_data(b"").errors) == [(0, "too_few_examples")]
 
 
 def test_report_round_trips_through_json() -> None:

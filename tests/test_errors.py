@@ -10,8 +10,9 @@ import git
 import pytest
 import yaml
 from click.testing import Result
+from test_datasets import analyze_data
 
-from ftops.datasets import DatasetReport, analyze_bytes
+from ftops.datasets import DatasetReport
 from ftops.errors import (
     DataError,
     Diagnostic,
@@ -93,7 +94,7 @@ def test_a_saved_plan_gives_its_notices_the_severity_of_their_list() -> None:
 def test_a_dataset_report_round_trips_with_findings_in_the_caches_old_shape() -> None:
     lines = make_chat_jsonl(12).decode().splitlines()
     lines[2], lines[5] = "{not json", lines[4]
-    report = analyze_bytes(("\n".join(lines) + "\n").encode())
+    report = analyze_data(("\n".join(lines) + "\n").encode())
     assert [(f.severity, f.line, f.code) for f in report.errors + report.warnings] == [
         ("error", 3, "invalid_json"), ("warning", 6, "duplicate_example")]
     data = json.loads(json.dumps(report.to_dict()))

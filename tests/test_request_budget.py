@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ftops.apply import Executor
+from ftops.commands import apply as apply_command
 from ftops.commands import session
 from ftops.emulator import Emulator
 from ftops.project import load_project
@@ -42,3 +43,28 @@ def test_parallel_bounds_every_request_in_flight(tmp_path: Path, parallel: int) 
     assert (len(outcome.uploaded), len(outcome.started)) == (DATASETS, DATASETS)
     assert len(parts) >= DATASETS * 5  # every dataset went up in parts
     assert 2 <= stats["in_flight_peak"] <= parallel, stats
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_parallel_bounds_the_whole_apply_reads_included(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: int) -> None:
+    """`ftops apply --parallel N` as the CLI runs it: the plan's read (three listings), the
+    execution, the mend and the lock's read all share the N slots."""
+    proj = Project(tmp_path / "repo")
+    proj.write({f"m{i}": model(f"d{i}", suffix=f"m{i}") for i in range(DATASETS)},
+               data={f"d{i}": make_chat_jsonl(20, tag=f"d{i}") for i in range(DATASETS)})
+    proj.commit()
+    with Emulator(job_seconds=0, latency_ms=30) as emu:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", emu.base_url)
+        run = apply_command.run(apply_command.ApplyOptions(
+            specs=proj.specs, parallel=parallel, auto_approve=True, report=lambda _line: None,
+            env={}))
+        stats = emu.stats()
+        reads = [r for r in emu.requests() if r["method"] == "GET"]
+    assert (len(run.outcome.uploaded), len(run.outcome.started)) == (DATASETS, DATASETS)
+    assert stats["in_flight_peak"] <= parallel, stats
+    assert parallel == 1 or stats["in_flight_peak"] >= 2, stats
+    # Whole-account reads list the models (the executor's looks do not): the plan's read
+    # served as the look before executing, and the lock shares the mend's read.
+    assert [r["path"] for r in reads].count("/v1/models") == 2

@@ -36,6 +36,8 @@ from ftops.github import ActionsContext
 from ftops.plan import Plan
 from ftops.project import LOCK_FILE, Project, check_clean, load_project
 from ftops.providers import Remote
+from ftops.state import Actual
+from ftops.stop import RequestBudget
 
 Report = Callable[[str], None]
 
@@ -65,6 +67,7 @@ class ApplyOptions:
     commit_lock: bool = False
     allow_plan_changed: bool = False
     confirm: Callable[[Plan], None] = _no_confirmation  # raises to refuse
+    auto_approve: bool = False  # confirm asks nobody: the plan runs as soon as it is made
     report: Report = print
     env: Mapping[str, str] | None = None
     today: dt.date | None = None
@@ -90,19 +93,27 @@ def run(options: ApplyOptions) -> ApplyRun:
     if saved is not None:  # a saved plan carries its own prune options
         options = _with_prune(options, saved.inputs.prune, saved.inputs.allow_delete_models)
     key = marker_key(project, options.specs)
+    budget = RequestBudget(options.parallel)  # every request of this apply, reads included
     with session.connect(project, emulator=options.emulator) as remotes:
-        plan = saved or session.make_plan(project, remotes, prune=options.prune,
-                                          allow_delete_models=options.allow_delete_models,
-                                          today=options.today)
+        shown = None
         if saved is None:
+            shown = session.read_actual(remotes, budget)
+            plan = session.plan_for(project, remotes, shown, prune=options.prune,
+                                    allow_delete_models=options.allow_delete_models,
+                                    today=options.today)
             options.report(render.render_text(plan).rstrip("\n"))
+        else:
+            plan = saved
         if ctx is not None:
             _check_reviewed(ctx, key, plan, allow_changed=options.allow_plan_changed,
                             report=options.report)
         if saved is None:  # a saved plan was reviewed when it was saved, as in Terraform
             options.confirm(plan)
-        result, charts = _execute(project, remotes, plan, options, saved=saved is not None,
-                                  ctx=ctx, key=key)
+        # Executed at once, the plan's own read is the look before executing; while a person
+        # confirms (or a saved plan waits) the account may move, so it is read again.
+        execution = Execution(plan, saved is not None, budget,
+                              shown if options.auto_approve else None)
+        result, charts = _execute(project, remotes, execution, options, ctx=ctx, key=key)
     if ctx is not None:
         _publish(ctx, key, result, charts, env, options.plan_file)
     return result
@@ -112,12 +123,24 @@ def _with_prune(options: ApplyOptions, prune: bool, allow_delete_models: bool) -
     return replace(options, prune=prune, allow_delete_models=allow_delete_models)
 
 
-def _execute(project: Project, remotes: Mapping[str, Remote], plan: Plan,
-             options: ApplyOptions, *, saved: bool, ctx: ActionsContext | None,
+@dataclass(frozen=True)
+class Execution:
+    """The confirmed plan, and how it runs: saved or just shown, the run's request budget and
+    the read it was made from when that read still serves as the look before executing."""
+
+    plan: Plan
+    saved: bool
+    budget: RequestBudget
+    shown: Actual | None
+
+
+def _execute(project: Project, remotes: Mapping[str, Remote], execution: Execution,
+             options: ApplyOptions, *, ctx: ActionsContext | None,
              key: str) -> tuple[ApplyRun, str]:
     """Apply, write the lock, run the eval gates after --wait, commit the lock if asked."""
+    plan = execution.plan
     try:
-        outcome = apply_plan(project, remotes, plan, saved=saved, options=options)
+        outcome, after = _apply(project, remotes, execution, options)
     except stop.Interrupted as stopped:  # SIGINT/SIGTERM: keep in the lock what was started
         stop.settle(stopped, lambda: session.refresh_lock(project, remotes, plan),
                     then=stop.APPLY_NEXT)
@@ -136,7 +159,9 @@ def _execute(project: Project, remotes: Mapping[str, Remote], plan: Plan,
             _report_failure(ctx, key, exc, options.report)
         raise
     with stop.cooperating(f"ftops.lock lists everything started; {stop.APPLY_NEXT}"):
-        locked = session.refresh_lock(project, remotes, plan)  # a stop now waits for it
+        locked = session.refresh_lock(  # a stop now waits for it
+            project, remotes, plan,
+            after if after is not None else session.read_actual(remotes, execution.budget))
     gated = (evals.gate(project, remotes, locked, parallel=options.parallel,
                         report=options.report) if options.wait else None)
     locked = gated.lock if gated else locked
@@ -155,9 +180,19 @@ def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *, s
     """Execute ``plan``, the one confirmed (shown and approved, or saved). The account is read
     once more first: when a plan made from that read would do anything ``plan`` does not, apply
     refuses and names each difference, so nothing runs that nobody saw."""
+    execution = Execution(plan, saved, RequestBudget(options.parallel), None)
+    return _apply(project, remotes, execution, options)[0]
+
+
+def _apply(project: Project, remotes: Mapping[str, Remote], execution: Execution,
+           options: ApplyOptions) -> tuple[Outcome, Actual | None]:
+    """``apply_plan``; also returns the account as read after executing, when nothing has
+    changed it since (the lock is made from it), else None."""
+    plan, saved, budget = execution.plan, execution.saved, execution.budget
     if plan.errors:
         raise FtopsError("the plan has errors: " + "; ".join(str(e) for e in plan.errors))
-    actual = session.read_actual(remotes)
+    actual = (execution.shown if execution.shown is not None
+              else session.read_actual(remotes, budget))
     fresh = session.plan_for(project, remotes, actual, prune=options.prune,
                              allow_delete_models=options.allow_delete_models,
                              today=options.today)
@@ -170,14 +205,16 @@ def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *, s
                              + "; ".join(moved),
                              hint="run `ftops apply` again to see and confirm the new plan")
     outcome = Executor(plandiff.executable(plan, fresh), remotes, root=project.root,
-                       parallel=options.parallel, wait_for_jobs=options.wait,
+                       parallel=budget, wait_for_jobs=options.wait,
                        timeout=options.timeout, known_jobs=actual.jobs,
                        report=options.report).run()
     changed = outcome.uploaded or outcome.started or outcome.deduplicated or outcome.pruned
     # Duplicates a crash left behind are already in ``actual``; only our own creates need a
     # fresh look (a no-op apply then reads the account once, not twice).
-    mend_duplicates(remotes, session.read_actual(remotes) if changed else actual, outcome)
-    return outcome
+    after = session.read_actual(remotes, budget) if changed else actual
+    mended = len(outcome.deduplicated)
+    mend_duplicates(remotes, after, outcome, budget)
+    return outcome, after if len(outcome.deduplicated) == mended else None
 
 
 def _publish(ctx: ActionsContext, key: str, result: ApplyRun, charts: str,

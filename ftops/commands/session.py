@@ -14,6 +14,7 @@ from ftops.plan import Plan
 from ftops.project import LOCK_FILE, Project
 from ftops.providers import Remote
 from ftops.state import DEFAULT_PROVIDER, Actual, Job, RemoteFile, RemoteModel
+from ftops.stop import RequestBudget
 
 
 @contextmanager
@@ -31,12 +32,13 @@ def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
                for name, c in conns.items()}
 
 
-def read_actual(remotes: Mapping[str, Remote]) -> Actual:
+def read_actual(remotes: Mapping[str, Remote], budget: RequestBudget | None = None) -> Actual:
+    """Every account's state; within an apply, its requests hold slots of the run's budget."""
     files: list[RemoteFile] = []
     jobs: list[Job] = []
     models: list[RemoteModel] = []
     for remote in remotes.values():
-        actual = remote.read()
+        actual = remote.read(budget)
         files += actual.files
         jobs += actual.jobs
         models += actual.models
@@ -64,11 +66,12 @@ def plan_for(project: Project, remotes: Mapping[str, Remote], actual: Actual, *,
 
 
 def current_lock(project: Project, remotes: Mapping[str, Remote],
-                 plan: Plan | None = None) -> lock.Lock:
-    """``ftops.lock`` as the account says it is now, not written. Models the plan (``plan``,
-    else one made from this same read) finds retired are marked with the day."""
+                 plan: Plan | None = None, actual: Actual | None = None) -> lock.Lock:
+    """``ftops.lock`` as the account says it is now (``actual``, else read now), not written.
+    Models the plan (``plan``, else one made from this same read) finds retired are marked
+    with the day."""
     current = lock.read_lock(project.root / LOCK_FILE)
-    actual = read_actual(remotes)
+    actual = read_actual(remotes) if actual is None else actual
     if plan is None:
         plan = plan_for(project, remotes, actual, prune=False, allow_delete_models=False,
                         today=None)
@@ -78,8 +81,8 @@ def current_lock(project: Project, remotes: Mapping[str, Remote],
 
 
 def refresh_lock(project: Project, remotes: Mapping[str, Remote],
-                 plan: Plan | None = None) -> lock.Lock:
-    """Read the account and write ``ftops.lock`` at the repository root."""
-    updated = current_lock(project, remotes, plan)
+                 plan: Plan | None = None, actual: Actual | None = None) -> lock.Lock:
+    """Write ``ftops.lock`` at the repository root, from ``actual`` or a read made now."""
+    updated = current_lock(project, remotes, plan, actual)
     lock.write_lock(project.root / LOCK_FILE, updated)
     return updated

@@ -12,14 +12,13 @@ Token and cost arithmetic live in ``ftops.cost`` and are re-exported here for ca
 
 from ftops.cost import billed_tokens, default_epochs, estimate_cost_usd
 from ftops.datasets.overlap import find_overlap
-from ftops.datasets.reader import analyze, analyze_bytes
+from ftops.datasets.reader import analyze
 from ftops.datasets.report import DatasetReport, TokenStats
 
 __all__ = [
     "DatasetReport",
     "TokenStats",
     "analyze",
-    "analyze_bytes",
     "billed_tokens",
     "default_epochs",
     "estimate_cost_usd",

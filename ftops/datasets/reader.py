@@ -48,25 +48,6 @@ def _blocks(stream: BinaryIO, chunk_bytes: int, sha: Any) -> Iterator[bytes]:
         yield tail
 
 
-def analyze_bytes(
-    data: bytes,
-    *,
-    fmt: str = "chat",
-    name: str = "<upload>",
-    encoding: str = "o200k_base",
-    token_limit: int | None = None,
-    max_errors: int = 50,
-    size_limit: int = MAX_FILE_BYTES,
-) -> DatasetReport:
-    """``analyze`` for data already in memory (an uploaded file); ``name`` labels the report."""
-    settings = make_settings(fmt, encoding, token_limit, max_errors, size_limit)
-    head = file_findings(data[: len(LFS_POINTER)], len(data), settings)
-    totals = Totals(settings)
-    if not any(f.code == "lfs_pointer" for f in head):
-        totals.add(scan_lines(data, settings, new_counter(encoding)))
-    return totals.report(name, hashlib.sha256(data).hexdigest(), len(data), head)
-
-
 class Tuning(TypedDict, total=False):
     """How an analysis runs, not what it finds (tests and benchmarks set these)."""
 

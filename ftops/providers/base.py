@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ftops.state import Actual, Job, RemoteFile, RemoteModel
+from ftops.stop import RequestBudget
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ class Account(Protocol):
         ...
 
     # --- reads -------------------------------------------------------------------------------
-    def read(self) -> Actual:
-        """Files, this repository's jobs and models: everything the planner compares."""
+    def read(self, budget: RequestBudget | None = None) -> Actual:
+        """Files, this repository's jobs and models: everything the planner compares (each
+        listing in a slot of ``budget`` when one is given)."""
         ...
 
     def files(self) -> tuple[RemoteFile, ...]: ...

@@ -10,11 +10,12 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from openai import DefaultHttpxClient, OpenAI
 
@@ -33,6 +34,7 @@ JOBS_PAGE = 100
 FILES_PAGE = 10_000  # the API's maximum: one request for almost every account
 # Every emulator response names the provider whose behaviour (and calendar) it emulates.
 EMULATOR_HEADER = "x-ftops-emulator"
+T = TypeVar("T")
 
 
 def make_client(provider: Provider, key: str, *, max_retries: int,
@@ -171,12 +173,18 @@ class Remote:
         host = self.client.base_url.host
         return "openai" if host == "api.openai.com" or host.endswith(".openai.com") else None
 
-    def read(self) -> Actual:
+    def read(self, budget: RequestBudget | None = None) -> Actual:
         """The whole account state the planner needs: O(pages) requests, not O(models); the
-        three listings at once, so one round trip of latency rather than three."""
+        three listings at once, so one round trip of latency rather than three. Within an
+        apply each listing holds a slot of the run's ``budget``, so ``--parallel`` bounds
+        the reads too."""
+        def listing(read: Callable[[], T]) -> Callable[[], T]:
+            return read if budget is None else partial(budget.call, read)
+
         with ThreadPoolExecutor(max_workers=3) as pool:
-            files, jobs, models = (pool.submit(self.files), pool.submit(self.jobs),
-                                   pool.submit(self.models))
+            files, jobs, models = (pool.submit(listing(self.files)),
+                                   pool.submit(listing(self.jobs)),
+                                   pool.submit(listing(self.models)))
             return Actual(files=files.result(), jobs=jobs.result(), models=models.result())
 
     def job(self, job_id: str) -> Job:
