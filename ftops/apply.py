@@ -36,7 +36,7 @@ from ftops.follow import Report, follow
 from ftops.identity import dataset_filename, sha256_from_filename
 from ftops.pipeline import Create, Pipeline
 from ftops.plan import Action, ActionType, Kind, Plan
-from ftops.providers import Remote
+from ftops.providers import JobRequest, Remote
 from ftops.providers.uploads import UploadSizes
 from ftops.state import Actual, Job, RemoteFile
 from ftops.stop import RequestBudget, cooperating
@@ -272,8 +272,7 @@ class Executor:
         training = action.training
         assert training is not None and training.base is not None
         validation = training.validation
-        request = partial(
-            remote.create_job,
+        request = partial(remote.create_job, JobRequest(
             model=training.base,
             training_file=self._file_id(action.provider, training.training.sha256,
                                         training.training.file_id, refound),
@@ -284,7 +283,8 @@ class Executor:
             suffix=training.suffix,
             seed=training.seed,
             metadata=training.metadata,
-        )
+            training_type=training.training_type,
+        ))
         return self.budget.call(request)
 
     def _refind_files(self, remote: Remote, action: Action) -> FileIds:

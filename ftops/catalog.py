@@ -43,6 +43,8 @@ class ProviderInfo:
     # the first day new jobs on it are refused, and the first day its fine-tunes stop answering.
     training_end: dict[str, dt.date] = field(default_factory=dict)
     inference_end: dict[str, dt.date] = field(default_factory=dict)
+    # Where the provider publishes which bases it fine-tunes: base snapshot -> its methods.
+    methods: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def load() -> Catalog:
             source=entry["source"],
             training_end=_dates(entry.get("training_end")),
             inference_end=_dates(entry.get("inference_end")),
+            methods={base: tuple(m) for base, m in (entry.get("methods") or {}).items()},
         )
         for name, entry in raw["providers"].items()
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Set
 
 from ftops import catalog
+from ftops.cost import format_usd
 from ftops.errors import Diagnostic, did_you_mean
 from ftops.state import Actual, Job, ResolvedModel
 
@@ -98,8 +99,8 @@ def superseded_warnings(model: ResolvedModel, fingerprint: str,
 
 
 def usd(value: float) -> str:
-    """Dollars as validate shows them: cents, or four decimals below a cent."""
-    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+    """Dollars as validate shows them (``ftops.cost.format_usd``)."""
+    return format_usd(value)
 
 
 def _at(model: ResolvedModel, key: str, code: str, message: str) -> Diagnostic:

@@ -49,35 +49,17 @@ def main() -> None:
 
 @main.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option(
-    "--specs",
-    "specs_dir",
-    default="specs",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="Spec directory or file, used when no PATH names one.",
-)
-@click.option(
-    "--format",
-    "fmt",
-    default="chat",
-    show_default=True,
-    type=click.Choice(["chat", "preference", "reinforcement"]),
-    help="Format of .jsonl files given as PATH.",
-)
-@click.option(
-    "--model",
-    default="gpt-4o-mini-2024-07-18",
-    show_default=True,
-    help="Base model whose encoding, token limit and price apply to .jsonl files given as PATH.",
-)
-@click.option(
-    "--max-errors",
-    default=50,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Errors listed per dataset.",
-)
+@click.option("--specs", "specs_dir", default="specs", show_default=True,
+              type=click.Path(path_type=Path),
+              help="Spec directory or file, used when no PATH names one.")
+@click.option("--format", "fmt", default="chat", show_default=True,
+              type=click.Choice(["chat", "preference", "reinforcement"]),
+              help="Format of .jsonl files given as PATH.")
+@click.option("--model", default="gpt-4o-mini-2024-07-18", show_default=True,
+              help="Base model whose encoding, token limit and price apply to .jsonl files "
+                   "given as PATH.")
+@click.option("--max-errors", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Errors listed per dataset.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def validate_command(
     paths: tuple[Path, ...], specs_dir: Path, fmt: str, model: str, max_errors: int, as_json: bool
@@ -87,8 +69,10 @@ def validate_command(
     Each PATH is a .jsonl dataset (checked alone) or a spec file or directory.
     """
     from ftops.commands import validate
+    from ftops.render import progress
 
-    result = validate.run(validate.ValidateOptions(paths, specs_dir, fmt, model, max_errors))
+    with progress.shown(sys.stderr, as_json=as_json):  # big files: a bar on a terminal
+        result = validate.run(validate.ValidateOptions(paths, specs_dir, fmt, model, max_errors))
     click.echo(result.to_json() if as_json else result.to_text())
     sys.exit(ExitCode.OK if result.ok else ExitCode.ERROR)
 
@@ -127,6 +111,8 @@ def schema_command() -> None:
               help="Refuse the metadata filter on job listing (400), as some endpoints do.")
 @click.option("--log-size", default=10_000, show_default=True, type=click.IntRange(min=0),
               help="Latest requests kept by /_emulator/requests (/_emulator/stats counts all).")
+@click.option("--drop-metadata", is_flag=True,
+              help="Accept job metadata but never keep it, as a provider without it.")
 def emulator_command(no_metadata_filter: bool, **options: Any) -> None:
     """Serve an OpenAI-compatible fine-tuning API locally until interrupted."""
     from ftops.commands import emulator
@@ -169,16 +155,18 @@ def _with(options: Sequence[Callable[[_F], _F]]) -> Callable[[_F], _F]:
               help="Exit 0 when nothing changes, 2 when changes are pending, 1 on error.")
 @click.option("--comment", is_flag=True,
               help="In GitHub Actions: post or edit the plan comment on the pull request.")
-def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
-                 allow_delete_models: bool, out: Path | None, detailed_exitcode: bool,
-                 comment: bool) -> None:
+@click.option("--check", is_flag=True,
+              help="In GitHub Actions: write the `ftops plan` check run on the head commit.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also show everything each job will be created with.")
+def plan_command(specs_dir: Path, as_json: bool, detailed_exitcode: bool,
+                 **options: Any) -> None:
     """Show what apply would change. Makes no change to the account."""
     from ftops import render
     from ftops.commands import plan
 
-    run = plan.run(plan.PlanOptions(specs=specs_dir, emulator=emulator, prune=prune,
-                                    allow_delete_models=allow_delete_models, out=out,
-                                    comment=comment))
+    # The remaining options are named as PlanOptions' fields.
+    run = plan.run(plan.PlanOptions(specs=specs_dir, **options))
     if run.plan is None:
         assert run.validation is not None
         click.echo("Pull request from a fork without OPENAI_API_KEY: the account cannot be "
@@ -187,9 +175,15 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
         sys.exit(0 if run.validation.ok else 1)
     result = run.plan
     click.echo(render.render_json(result) if as_json else render.render_text(result), nl=False)
+    if run.details and not as_json:
+        click.echo("\n" + run.details, nl=False)
     if run.comment is not None:
         click.echo(f"Plan comment {'posted' if run.comment.created else 'updated'}: "
                    f"{run.comment.url}")
+    if run.check is not None and run.check.warning:
+        click.echo(f"Warning: {run.check.warning}", err=True)
+    elif run.check is not None:
+        click.echo(f"Check run `ftops plan` {'created' if run.check.created else 'updated'}")
     if result.errors:
         sys.exit(ExitCode.ERROR)
     if detailed_exitcode and result.needs_attention:  # changes, or a retired model
@@ -206,7 +200,8 @@ def plan_command(specs_dir: Path, emulator: bool, as_json: bool, prune: bool,
 @click.option("--wait", is_flag=True, help="Follow jobs until they end; train chains.")
 @click.option("--timeout", type=click.FloatRange(min=0), help="Seconds --wait may take.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(min=1),
-              help="Requests at once: a look at the account and N-1 uploads or job creations.")
+              help="Requests in flight at once, all counted: reads of the account, uploads "
+                   "and their parts, job creations, looks and polls.")
 @click.option("--allow-dirty", is_flag=True, help="Apply even with uncommitted specs or data.")
 @click.option("--commit-lock", is_flag=True, help="Commit the updated ftops.lock (git).")
 @click.option("--allow-plan-changed", is_flag=True,
@@ -220,7 +215,7 @@ def apply_command(specs_dir: Path, auto_approve: bool, **options: Any) -> None:
     with stop.handling():  # SIGINT/SIGTERM: stop starting work, settle, write the lock, 130/143
         # The remaining options are named as ApplyOptions' fields.
         run = apply.run(apply.ApplyOptions(
-            specs=specs_dir, **options,
+            specs=specs_dir, auto_approve=auto_approve, **options,
             # As in Terraform, a plan with nothing to change needs no approval.
             confirm=lambda plan: _confirm(auto_approve) if plan.has_changes else None,
             report=click.echo))
@@ -275,15 +270,7 @@ def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: boo
     if markdown:
         click.echo(run.markdown, nl=False)
         return
-    if run.as_of:
-        click.echo(f"{run.as_of} (FTOPS_TODAY)")
-    for row in run.rows:
-        retired = f" (stopped answering on {row['retired']})" if row["retired"] else ""
-        retired += " (deleted)" if row["deleted"] else ""
-        click.echo(f"{row['name']:<24} {row['state']:<8} {row['status'] or '-':<16} "
-                   f"{row['job_id'] or '-':<28} {row['fine_tuned_model'] or '-'}{retired}")
-    for warning in run.warnings:
-        click.echo(f"! {warning}")
+    click.echo(status.status_text(run), nl=False)
 
 
 @main.command("wait")
@@ -291,15 +278,18 @@ def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: boo
 @_specs_option
 @_emulator_option
 @click.option("--timeout", type=click.FloatRange(min=0), help="Give up after this many seconds.")
+@click.option("--all", "all_events", is_flag=True,
+              help="Print every event, also those an earlier wait printed.")
 def wait_command(names: tuple[str, ...], specs_dir: Path, emulator: bool,
-                 timeout: float | None) -> None:
+                 timeout: float | None, all_events: bool) -> None:
     """Follow the named models' jobs (all by default) until they end."""
     from ftops import stop
     from ftops.commands import wait
 
     with stop.handling():
         run = wait.run(wait.WaitOptions(names=names, specs=specs_dir, emulator=emulator,
-                                        timeout=timeout, report=click.echo))
+                                        timeout=timeout, report=click.echo,
+                                        all_events=all_events))
     for name, job in run.jobs.items():
         click.echo(f"{name}: {job.status} {job.fine_tuned_model or ''}".rstrip())
     if not run.ok:

@@ -8,6 +8,8 @@ epochs (``Chat_finetuning_data_prep`` in the OpenAI cookbook). Training bills ev
 
 from __future__ import annotations
 
+import math
+
 TARGET_EPOCHS = 3
 MIN_TARGET_EXAMPLES = 100
 MAX_TARGET_EXAMPLES = 25_000
@@ -50,3 +52,14 @@ def inference_cost_usd(prompt_tokens: int, completion_tokens: int,
     input and output separately, unlike training's one price."""
     input_usd, output_usd = usd_per_1m
     return (prompt_tokens * input_usd + completion_tokens * output_usd) / _PER_PRICE
+
+
+def format_usd(value: float) -> str:
+    """Dollars as every view shows them: cents from a cent up, two significant digits below
+    one (so $0.0077 and a $0.001 budget keep their size rather than read "$0.01", "$0.00")."""
+    if value < 0:
+        return "-" + format_usd(-value)
+    if value == 0 or value >= 0.01:
+        return f"${value:,.2f}"
+    decimals = 1 - math.floor(math.log10(value))
+    return f"${value:.{decimals}f}".rstrip("0")

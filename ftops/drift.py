@@ -26,7 +26,7 @@ LISTS_FINE_TUNES = frozenset({"openai", "azure"})
 
 def listing_shows_fine_tunes(actual: Actual, provider: str, provider_type: str | None) -> bool:
     """Whether a model missing from ``provider``'s listing in ``actual`` has been deleted."""
-    listed = {m.id for m in actual.models if m.provider == provider}
+    listed = actual.models_named(provider)
     if not listed:
         return False
     if provider_type in LISTS_FINE_TUNES:
@@ -39,6 +39,5 @@ def model_deleted(actual: Actual, job: Job, provider_type: str | None) -> bool:
     """A succeeded job whose fine-tuned model the listing can tell is no longer there."""
     if job.status != "succeeded" or not job.fine_tuned_model:
         return False
-    listed = any(m.provider == job.provider and m.id == job.fine_tuned_model
-                 for m in actual.models)
+    listed = job.fine_tuned_model in actual.models_named(job.provider)
     return not listed and listing_shows_fine_tunes(actual, job.provider, provider_type)

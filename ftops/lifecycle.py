@@ -72,8 +72,8 @@ class Calendar:
         """The first day the model's fine-tunes stop answering: the earliest of the catalog's
         date for its provider and the date the provider's own /models listing gives."""
         base = self.root_base(model)
-        days = [m.shutdown_date for m in self.actual.models
-                if m.provider == model.provider and m.id == base and m.shutdown_date]
+        days = [m.shutdown_date for m in self.actual.models_named(model.provider).get(base, ())
+                if m.shutdown_date]
         listed = self.catalog.shutdown(model.provider_type, base)
         return min([*days, *([listed] if listed else [])], default=None)
 

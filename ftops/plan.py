@@ -127,6 +127,7 @@ class Training:
     suffix: str | None
     seed: int | None
     metadata: Mapping[str, str]
+    training_type: str | None = None  # Azure's; not in the fingerprint (see ftops.spec.azure)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +141,7 @@ class Training:
             "suffix": self.suffix,
             "seed": self.seed,
             "metadata": dict(sorted(self.metadata.items())),
+            "training_type": self.training_type,
         }
 
     @classmethod
@@ -156,6 +158,7 @@ class Training:
             suffix=raw["suffix"],
             seed=raw["seed"],
             metadata=dict(raw["metadata"]),
+            training_type=raw.get("training_type"),  # absent from plans saved before it
         )
 
 

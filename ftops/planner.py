@@ -31,7 +31,7 @@ from ftops.plan import (
     Training,
     Upload,
 )
-from ftops.prune import prune_actions
+from ftops.prune import prune_actions, undeclared_notice
 from ftops.state import Actual, Desired, Job, RemoteFile, ResolvedModel
 
 
@@ -79,6 +79,11 @@ class _Planner:
         self.retired: dict[str, dt.date] = {}  # model -> the day its fine-tune stopped answering
         self.fingerprints = fingerprints(desired)
         self.jobs = actual.project_jobs(desired.repo)
+        # (provider, model) -> its jobs in account order: what each model's checks look at,
+        # rather than every job of the project once per model (quadratic).
+        self.jobs_of: dict[tuple[str, str], list[Job]] = {}
+        for job in self.jobs:
+            self.jobs_of.setdefault((job.provider, job.metadata["ftops_model"]), []).append(job)
         self.trained: dict[str, str | None] = {}  # ok model -> its fine-tuned model id
         self.deleted: dict[str, str] = {}  # retrain model -> the fine-tuned model id now gone
         self.wanted_uploads: set[tuple[str, str]] = set()
@@ -90,7 +95,7 @@ class _Planner:
         models = self._model_actions(needed)
         uploads = [self._upload(n) for key, n in needed.items()
                    if n.file is None and key in self.wanted_uploads]
-        pruned = self._prune(needed, allow_delete_models) if prune else []
+        pruned = self._prune(needed, allow_delete_models, prune=prune)
         self.warnings += self.calendar.warnings(self.retired)
         self.warnings += self.calendar.alias_warnings(self.aliases, self.retired)
         self.errors += self.calendar.errors()
@@ -114,13 +119,16 @@ class _Planner:
                     dataset = self.desired.dataset(name)
                     assert dataset is not None  # fingerprints() checked every reference
                     names.setdefault((model.provider, dataset.sha256), set()).add(name)
+        named: dict[tuple[str, str], list[RemoteFile]] = {}  # not every file once per dataset
+        for f in self.actual.files:
+            named.setdefault((f.provider, f.filename), []).append(f)
         needed = {}
         for (provider, sha), group in sorted(names.items(),
                                              key=lambda kv: (kv[0][0], min(kv[1]))):
             first = self.desired.dataset(min(group))
             assert first is not None
-            candidates = [f for f in self.actual.files
-                          if f.provider == provider and is_dataset_file(f, sha, first.size)]
+            candidates = [f for f in named.get((provider, dataset_filename(sha)), ())
+                          if is_dataset_file(f, sha, first.size)]
             file = min(candidates, key=lambda f: (f.created_at, f.id), default=None)
             needed[(provider, sha)] = _Needed(provider, sha, tuple(sorted(group)), file)
         return needed
@@ -158,9 +166,8 @@ class _Planner:
         return list(done.values())
 
     def _latest_previous(self, model: ResolvedModel) -> Job | None:
-        jobs = [j for j in self.jobs
-                if j.provider == model.provider and j.metadata["ftops_model"] == model.name
-                and j.status != "cancelled"]
+        jobs = [j for j in self.jobs_of.get((model.provider, model.name), ())
+                if j.status != "cancelled"]
         return max(jobs, key=lambda j: (j.created_at, j.id), default=None)
 
     def _kind(self, model: ResolvedModel, current: Job | None,
@@ -215,7 +222,8 @@ class _Planner:
             self.desired.repo, model.provider, fingerprint,
             dead=lambda job: drift.model_deleted(self.actual, job, model.provider_type))
         previous = None if current else self._latest_previous(model)
-        self.warnings += checks.superseded_warnings(model, fingerprint, self.jobs)
+        self.warnings += checks.superseded_warnings(
+            model, fingerprint, self.jobs_of.get((model.provider, model.name), ()))
         depends_on: list[str] = []
         parent = done.get(model.parent) if model.parent else None
         kind, base, note = self._chain(model, parent, self._kind(model, current, previous),
@@ -295,6 +303,7 @@ class _Planner:
             suffix=model.suffix,
             seed=model.seed,
             metadata=dict(metadata),
+            training_type=model.training_type,
         )
 
     def _metadata(self, model: ResolvedModel, fingerprint: str, subject: str) -> dict[str, str]:
@@ -308,11 +317,16 @@ class _Planner:
     # -- prune ------------------------------------------------------------------------------
 
     def _prune(
-        self, needed: Mapping[tuple[str, str], _Needed], allow_delete_models: bool
+        self, needed: Mapping[tuple[str, str], _Needed], allow_delete_models: bool, *,
+        prune: bool,
     ) -> list[Action]:
         needed_files = {(n.provider, n.file.id) for n in needed.values() if n.file is not None}
         actions, warnings = prune_actions(self.desired, self.actual, self.jobs, self.fingerprints,
-                                          needed_files, allow_delete_models=allow_delete_models)
+                                          needed_files,
+                                          allow_delete_models=allow_delete_models or not prune)
+        if not prune:  # nothing removed; the plan only counts what --prune would show
+            self.warnings += undeclared_notice(actions)
+            return []
         self.warnings += warnings
         return actions
 

@@ -77,3 +77,23 @@ def prune_actions(
 
 def _gone(job: Job) -> str:
     return f"model {job.metadata['ftops_model']} is no longer declared"
+
+
+_NOUNS = {Kind.JOB: "live job", Kind.FILE: "dataset file",
+          Kind.FINE_TUNED_MODEL: "fine-tuned model"}
+
+
+def undeclared_notice(candidates: list[Action]) -> list[Diagnostic]:
+    """Without ``--prune``: how many things of this project no spec declares any more, so that
+    a plan never says the account matches the specs while ``--prune`` would remove some.
+    ``candidates`` are what ``prune_actions`` gives with ``allow_delete_models``."""
+    if not candidates:
+        return []
+    counts = {noun: sum(1 for a in candidates if _NOUNS.get(a.kind) == noun)
+              for noun in _NOUNS.values()}
+    what = ", ".join(f"{n} {noun}{'s' if n != 1 else ''}" for noun, n in counts.items() if n)
+    total = len(candidates)
+    return [Diagnostic(
+        "warning", "undeclared",
+        f"the account holds {total} thing{'s' if total != 1 else ''} of this project that no "
+        f"spec declares ({what}); `ftops plan --prune` shows them", subject="prune")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,28 @@ class DesiredDataset:
     size: int
     format: str = "chat"
     source: Source | None = None
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """An Azure deployment that serves a model: its name (the ``model`` of calls), type and
+    capacity (units of 1,000 tokens per minute)."""
+
+    name: str
+    sku: str = "standard"
+    capacity: int = 1
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployment on the provider (Azure): what it serves and whether it is ready."""
+
+    name: str
+    model: str  # the model id it serves
+    sku: str  # standard | globalstandard | developer (lower case, as the spec writes it)
+    capacity: int
+    state: str  # Azure's provisioningState: Creating, Succeeded, Failed, Deleting, ...
+    provider: str = DEFAULT_PROVIDER
 
 
 @dataclass(frozen=True)
@@ -79,6 +102,8 @@ class ResolvedModel:
     line: int | None = None
     key_lines: Mapping[str, int] = field(default_factory=dict)  # line of each key written
     adopt: tuple[str, str] | None = None  # (job id, fingerprint) of an adopted job
+    training_type: str | None = None  # azure: standard | globalstandard | developer
+    deploy: Deploy | None = None  # azure: the deployment serving the trained model
 
     @property
     def base(self) -> str | None:
@@ -113,10 +138,22 @@ class Desired:
     commit: str | None = None
 
     def dataset(self, name: str) -> DesiredDataset | None:
-        return next((d for d in self.datasets if d.name == name), None)
+        return self._named[0].get(name)
 
     def model(self, name: str) -> ResolvedModel | None:
-        return next((m for m in self.models if m.name == name), None)
+        return self._named[1].get(name)
+
+    @cached_property
+    def _named(self) -> tuple[dict[str, DesiredDataset], dict[str, ResolvedModel]]:
+        """Datasets and models by name (the first of a name), made once: asked per model, a
+        scan each time would be quadratic in the size of the specs."""
+        datasets: dict[str, DesiredDataset] = {}
+        models: dict[str, ResolvedModel] = {}
+        for d in self.datasets:
+            datasets.setdefault(d.name, d)
+        for m in self.models:
+            models.setdefault(m.name, m)
+        return datasets, models
 
 
 @dataclass(frozen=True)
@@ -154,6 +191,7 @@ class Job:
     error: JobError | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     provider: str = DEFAULT_PROVIDER
+    suffix: str | None = None  # where the provider shows it on the job (Azure); else None
 
     @property
     def live(self) -> bool:
@@ -175,6 +213,10 @@ class RemoteModel:
     provider: str = DEFAULT_PROVIDER
 
 
+# A repository's jobs, and the same jobs by (provider, fingerprint).
+_ProjectJobs = tuple[tuple[Job, ...], dict[tuple[str, str | None], list[Job]]]
+
+
 @dataclass(frozen=True)
 class Actual:
     """What the account(s) hold. Each object carries the provider it was read from."""
@@ -183,13 +225,41 @@ class Actual:
     jobs: tuple[Job, ...] = ()
     models: tuple[RemoteModel, ...] = ()
 
+    def models_named(self, provider: str) -> Mapping[str, tuple[RemoteModel, ...]]:
+        """``provider``'s /models listing by id: a lookup where a scan of the listing per
+        declared model would be quadratic (every succeeded job lists a fine-tuned model)."""
+        return self._models_by_provider.get(provider, {})
+
+    @cached_property
+    def _models_by_provider(self) -> dict[str, dict[str, tuple[RemoteModel, ...]]]:
+        out: dict[str, dict[str, tuple[RemoteModel, ...]]] = {}
+        for m in self.models:
+            named = out.setdefault(m.provider, {})
+            named[m.id] = (*named.get(m.id, ()), m)
+        return out
+
     def project_jobs(self, repo: str) -> tuple[Job, ...]:
         """Jobs ftops created for this repository; all other jobs are never looked at."""
-        return tuple(
-            j
-            for j in self.jobs
-            if "ftops_model" in j.metadata and j.metadata.get("ftops_repo", "") == repo
-        )
+        return self._project(repo)[0]
+
+    @cached_property
+    def _by_repo(self) -> dict[str, _ProjectJobs]:
+        """Repo -> (its jobs, those by (provider, fingerprint)), each made on first use: the
+        planner asks once per model, and a scan of every job each time is quadratic (1,000
+        models over 20,000 jobs: 20 million looks). Frozen fields, so it never goes stale."""
+        return {}
+
+    def _project(self, repo: str) -> _ProjectJobs:
+        found = self._by_repo.get(repo)
+        if found is None:
+            jobs = tuple(j for j in self.jobs if "ftops_model" in j.metadata
+                         and j.metadata.get("ftops_repo", "") == repo)
+            by_fingerprint: dict[tuple[str, str | None], list[Job]] = {}
+            for j in jobs:
+                key = (j.provider, j.metadata.get("ftops_fingerprint"))
+                by_fingerprint.setdefault(key, []).append(j)
+            found = self._by_repo[repo] = (jobs, by_fingerprint)
+        return found
 
     def current_job(self, repo: str, provider: str, fingerprint: str, *,
                     dead: Callable[[Job], bool] | None = None) -> Job | None:
@@ -197,13 +267,8 @@ class Actual:
         succeeded (the one apply keeps when there are duplicates, so a later failure of the
         same weights never hides a success), else the latest other non-cancelled one (failed,
         or succeeded but ``dead``: its fine-tuned model is gone)."""
-        jobs = [
-            j
-            for j in self.project_jobs(repo)
-            if j.provider == provider
-            and j.metadata.get("ftops_fingerprint") == fingerprint
-            and j.status != "cancelled"
-        ]
+        jobs = [j for j in self._project(repo)[1].get((provider, fingerprint), ())
+                if j.status != "cancelled"]
         kept = [j for j in jobs
                 if j.live or (j.status == "succeeded" and not (dead and dead(j)))]
         if kept:

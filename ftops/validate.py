@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ftops import catalog, datasets, gitinfo, spec
-from ftops.cost import training_epochs
+from ftops.cost import format_usd, training_epochs
 from ftops.datasets import DatasetReport
 from ftops.errors import Diagnostic, FtopsError, UsageError
 
@@ -287,7 +287,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _usd(value: float) -> str:
-    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+    return format_usd(value)
 
 
 def _problem(path: str, line: int | None, message: str, code: str) -> Diagnostic:

@@ -1,8 +1,10 @@
 """A fake GitHub REST API for tests: real HTTP on 127.0.0.1, one thread per request.
 
 It serves what ftops uses: issue comments (list with ``per_page``/``page`` and ``Link`` headers,
-create, update) and the pull requests of a commit. Bearer tokens map to logins; a read-only token
-(what pull requests from forks get) is refused writes with 403 as on github.com. Every request is
+create, update), the pull requests of a commit and check runs (create, update, list a commit's
+by ``check_name``). Bearer tokens map to logins; a read-only token (what pull requests from forks
+get) is refused writes with 403 as on github.com, and so is a token without ``checks: write``
+on the Checks API. Every request is
 recorded so tests can count calls and look for secrets in what was sent.
 """
 
@@ -36,9 +38,12 @@ class FakeGitHub:
         *,
         read_only_tokens: frozenset[str] = frozenset(),
         max_per_page: int = 100,
+        no_checks_tokens: frozenset[str] = frozenset(),
     ) -> None:
         self.tokens = dict(tokens)  # token -> login
         self.read_only_tokens = read_only_tokens
+        self.no_checks_tokens = no_checks_tokens  # tokens without `checks: write`
+        self.check_runs: dict[int, dict[str, Any]] = {}  # id -> check run (with "repo")
         self.max_per_page = max_per_page
         self.link_base: str | None = None  # set to put another host in Link headers
         self.requests: list[Recorded] = []
@@ -84,6 +89,32 @@ class FakeGitHub:
     def mutations(self) -> list[tuple[str, str]]:
         return [(r.method, r.path) for r in self.requests if r.method != "GET"]
 
+    def _check_runs(
+        self, method: str, path: str, query: dict[str, str], body: Any
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        """The Checks API, or None when ``path`` is none of its endpoints."""
+        if (match := re.fullmatch(r"/repos/([^/]+/[^/]+)/check-runs", path)) and method == "POST":
+            self._next_id += 1
+            run = {**body, "id": self._next_id, "repo": match.group(1),
+                   "html_url": f"https://github.com/{match.group(1)}/runs/{self._next_id}"}
+            self.check_runs[self._next_id] = run
+            return 201, dict(run), {}
+        if (match := re.fullmatch(r"/repos/[^/]+/[^/]+/check-runs/(\d+)", path)) and (
+            method == "PATCH"
+        ):
+            run = self.check_runs.get(int(match.group(1)))
+            if run is None:
+                return 404, {"message": "Not Found"}, {}
+            run.update(body)
+            return 200, dict(run), {}
+        commit_runs = r"/repos/([^/]+/[^/]+)/commits/([0-9a-f]+)/check-runs"
+        if (match := re.fullmatch(commit_runs, path)) and method == "GET":
+            runs = [dict(r) for r in self.check_runs.values()
+                    if (r["repo"], r["head_sha"]) == match.groups()
+                    and r["name"] == query.get("check_name", r["name"])]
+            return 200, {"total_count": len(runs), "check_runs": runs}, {}
+        return None
+
     def _on_issue(self, repo: str, number: int) -> list[dict[str, Any]]:
         return [c for cid, c in self._comments.items() if self._issue_of[cid] == (repo, number)]
 
@@ -104,6 +135,9 @@ class FakeGitHub:
         self, method: str, path: str, query: dict[str, str], login: str, body: Any
     ) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
+            checks = self._check_runs(method, path, query, body)
+            if checks is not None:
+                return checks
             if match := re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments", path):
                 repo, number = match.group(1), int(match.group(2))
                 if method == "POST":
@@ -171,7 +205,10 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             login = fake.tokens.get(token or "")
             if login is None:
                 self._reply(401, {"message": "Bad credentials"}, {})
-            elif method != "GET" and token in fake.read_only_tokens:
+            elif method != "GET" and (
+                token in fake.read_only_tokens
+                or (token in fake.no_checks_tokens and "/check-runs" in parts.path)
+            ):
                 self._reply(403, {"message": "Resource not accessible by integration"}, {})
             else:
                 self._reply(*fake.handle(method, parts.path, query, login, body))

@@ -26,6 +26,7 @@ API_KEY = "sk-e2e-0123456789abcdefSECRETKEY"
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 ACTOR = "Test <test@example.com>"
 MARKER = "<!-- ftops:plan:specs -->"
+CANARY = "zebra-canary-4417-quartz"
 
 
 @dataclass
@@ -121,6 +122,12 @@ def world(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -
     root = tmp_path / "repo"
     shutil.copytree(SPECS, root / "specs")
     (root / ".gitignore").write_text(".ftops/\n")
+    # Words that appear in a dataset and must never appear in a comment (the pull request leaves
+    # this example alone, so no dataset diff shows it either).
+    with (root / "specs" / "data" / "support-val.jsonl").open("a") as val:
+        val.write(json.dumps({"messages": [
+            {"role": "user", "content": f"What does {CANARY} mean?"},
+            {"role": "assistant", "content": f"{CANARY} is a test phrase."}]}) + "\n")
     repo = git.Repo.init(root, initial_branch="main")
     repo.index.add([".gitignore", "specs"])
     base = repo.index.commit("specs", author=git.Actor("Test", "test@example.com"))
@@ -288,3 +295,145 @@ def test_comment_outside_github_actions_is_a_one_line_error(world: World) -> Non
     assert result.exit_code == 1
     assert result.stderr == ("Error: --comment works only in GitHub Actions (GITHUB_ACTIONS is "
                              "not true) (drop --comment when running locally)\n")
+
+
+def test_the_comment_shows_the_whole_job_but_no_dataset_content(world: World) -> None:
+    result = run(world, ["plan", "--specs", "specs", "--comment", "-v"], world.env("pull_request"))
+    assert result.exit_code == 0, result.output
+    (comment,) = world.comments()
+    body = comment["body"]
+    plan = json.loads((world.root.parent / "ftops-plan.json").read_text())
+    bot = next(a for a in plan["actions"] if a["address"] == "model.support-bot")
+    train_sha = bot["training"]["training"]["sha256"]
+    block = body.split("<details><summary><code>model.support-bot</code> (train): "
+                       "the job it creates</summary>")[1].split("</details>")[0]
+    assert "| provider | openai |" in block
+    assert "| base | gpt-4o-mini-2024-07-18 |" in block
+    assert (f"| training | support-train (sha256 {train_sha[:12]}, "
+            "specs/data/support-train.jsonl, 15 examples, ") in block
+    assert "| validation | support-val (sha256 " in block
+    assert "specs/data/support-val.jsonl, 11 examples, " in block
+    assert "| method | supervised |" in block
+    assert ("| hyperparameters | batch_size=auto, learning_rate_multiplier=auto, n_epochs=3 |"
+            in block)
+    assert "| suffix | support-bot |" in block
+    assert "| seed | 42 |" in block
+    assert "team=support" in block
+    assert re.search(r"\| billed tokens \| [\d,]+ \(est\.\) \|", block)
+    assert re.search(r"\| cost \| \$0\.\d+ \(est\.\) \|", block)
+    # The chained model's job: its base is known only once its parent succeeds.
+    assert "| base | the fine-tuned model of model.support-bot once it succeeds |" in body
+    # `ftops plan -v` prints the same fields.
+    assert "  model.support-bot (train):" in result.output
+    assert "      base             gpt-4o-mini-2024-07-18" in result.output
+    assert "15 examples" in result.output
+    # Datasets are named, hashed and counted, never quoted.
+    for text in (body, world.summary.read_text(), result.output):
+        assert CANARY not in text
+
+
+def test_500_models_fit_the_comment_and_the_summary(world: World) -> None:
+    models = ["models:"] + [
+        f"  model-{i:03d}:\n    base: mini\n    training: support-train\n"
+        f"    validation: support-val\n    suffix: m{i:03d}\n    seed: {i}\n"
+        f"    metadata: {{team: support, owner: team-{i % 7}}}"
+        for i in range(500)]
+    (world.root / "specs" / "models.yaml").write_text("\n".join(models) + "\n")
+    world.repo.index.add(["specs/models.yaml"])
+    world.repo.index.commit("500 models", author=git.Actor("Test", "test@example.com"))
+    result = run(world, ["plan", "--specs", "specs", "--comment"], world.env("pull_request"))
+    assert result.exit_code == 0, result.output
+    (comment,) = world.comments()
+    body = comment["body"]
+    assert len(body) < 65_536 and len(body.encode("utf-16-le")) // 2 < 65_536
+    summary = world.summary.read_text()
+    assert len(summary.encode()) < 1024 * 1024
+    # The summary line and the table come first; what does not fit is counted and pointed to.
+    assert "**Plan: 2 to upload, 500 to train, 0 to replace, 0 to delete" in body, body[:800]
+    assert "| ➕ | train | `model.model-000` |" in body
+    cut = re.search(r"Cut to fit GitHub's size limit: (?:(\d+) of 502 action rows, )?"
+                    r"(?:\d+ error/warning line\(s\), )?(\d+) job details left out\. The full "
+                    r"plan is in the job summary of \[this workflow run\]\(https://github\.com/"
+                    r"acme/models/actions/runs/42\) and the plan JSON", body)
+    assert cut, body[-2000:]
+    shown_rows = body.count("| ➕ | train | `model.model-")
+    assert shown_rows + int(cut.group(1) or 0) == 500
+    assert body.count("<details>") == body.count("</details>")
+    plan = json.loads(Path(world.outputs()["plan-json"]).read_text())
+    assert f"<!-- ftops:plan-hash:{plan['plan_hash']} -->" in body
+    # The job summary holds every row and every job's details.
+    assert summary.count("| ➕ | train | `model.model-") == 500
+    assert summary.count("(train): the job it creates</summary>") == 500
+    assert "Cut to fit" not in summary
+
+
+def test_plan_writes_the_check_run_and_updates_it(world: World) -> None:
+    args = ["plan", "--specs", "specs", "--check"]
+    first = run(world, args, world.env("pull_request"))
+    assert first.exit_code == 0, first.output
+    assert "Check run `ftops plan` created" in first.output
+    (check,) = world.github.check_runs.values()
+    assert check["name"] == "ftops plan"
+    assert check["head_sha"] == world.head_sha
+    assert (check["status"], check["conclusion"]) == ("completed", "success")
+    assert check["output"]["title"].startswith(
+        "Plan: 3 to upload, 1 to train, 0 to replace, 0 to delete, 1 blocked; estimated cost $")
+    assert "#### ftops plan" in check["output"]["summary"]
+    assert check["details_url"] == "https://github.com/acme/models/actions/runs/42"
+    second = run(world, args, world.env("pull_request"))
+    assert "Check run `ftops plan` updated" in second.output
+    assert len(world.github.check_runs) == 1
+    assert [m for m, p in world.github.mutations() if "check-runs" in p] == ["POST", "PATCH"]
+    found = [r for r in world.github.requests if r.path.endswith("/check-runs")
+             and r.method == "GET"]
+    assert found[0].path == f"/repos/{REPO}/commits/{world.head_sha}/check-runs"
+    assert found[0].query["check_name"] == "ftops plan"
+    world.assert_no_secret(first.output, second.output)
+
+
+def test_a_plan_with_errors_fails_its_check_run(world: World) -> None:
+    models = (world.root / "specs" / "models.yaml").read_text()
+    (world.root / "specs" / "models.yaml").write_text(
+        models.replace("max_cost_usd: 5", "max_cost_usd: 0.0001"))
+    result = run(world, ["plan", "--specs", "specs", "--check"], world.env("pull_request"))
+    assert result.exit_code == 1, result.output
+    (check,) = world.github.check_runs.values()
+    assert check["conclusion"] == "failure"
+    assert "error(s): apply will refuse it" in check["output"]["title"]
+
+
+def test_without_checks_permission_plan_warns_once_and_goes_on(
+        world: World, tmp_path: Path) -> None:
+    world.github.no_checks_tokens = frozenset({TOKEN})
+    args = ["plan", "--specs", "specs", "--check", "--comment", "--detailed-exitcode"]
+    result = run(world, args, world.env("pull_request"))
+    assert result.exit_code == 2, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        f"Warning: no `ftops plan` check run: GitHub API: POST /repos/{REPO}/check-runs returned "
+        "HTTP 403: Resource not accessible by integration (give the workflow "
+        "`permissions: checks: write`; pull requests from forks get a read-only token)"]
+    assert "Plan comment posted" in result.output
+    assert world.github.check_runs == {}
+    assert "#### ftops plan" in world.summary.read_text()
+    assert world.outputs()["has-changes"] == "true"
+
+
+def test_an_api_error_during_apply_marks_the_comment_failed(world: World) -> None:
+    # The specs accept this suffix; the API refuses it with a 400 when the job is created.
+    models = (world.root / "specs" / "models.yaml").read_text()
+    (world.root / "specs" / "models.yaml").write_text(
+        models.replace("suffix: support-bot\n", "suffix: support:bot\n"))
+    world.repo.index.add(["specs/models.yaml"])
+    head = world.repo.index.commit("colon", author=git.Actor("Test", "test@example.com"))
+    world.github.set_commit_pulls(REPO, head.hexsha, [
+        {"number": 7, "merged_at": "2026-11-25T00:00:00Z", "merge_commit_sha": head.hexsha}])
+    args = ["apply", "--specs", "specs", "--auto-approve"]
+    result = run(world, args, world.env("push", GITHUB_SHA=head.hexsha))
+    assert result.exit_code == 1
+    assert re.search(r"^Error: API error 400: .*Invalid 'suffix'", result.stderr, re.MULTILINE)
+    (comment,) = world.comments()
+    failed = r"#### ftops apply FAILED\n\nAPI error 400: [^\n]*Invalid 'suffix'[^\n]*\n"
+    assert re.search(failed, comment["body"]), comment["body"]
+    assert re.search(failed, world.summary.read_text())
+    world.assert_no_secret(result.output)

@@ -382,7 +382,7 @@ def test_max_cost_usd_without_a_price_or_exceeded_is_a_plan_error_at_file_line()
         "specs/m.yaml:7: models.bot.max_cost_usd: no training price is known for acme-base-1, "
         "so the budget cannot be checked; add `pricing: {acme-base-1: {training_usd_per_1m: "
         "...}}`"]
-    assert run(unknown, Actual(files=UPLOADED)).warnings == ()
+    assert [w.code for w in run(unknown, Actual(files=UPLOADED)).warnings] == ["undeclared"]
     over = desired(spec_model(estimated_cost_usd=2.5, cost_basis=(3, 12_345), max_cost_usd=1,
                               **where))
     [error] = run(over, Actual(files=UPLOADED)).errors

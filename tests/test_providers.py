@@ -49,7 +49,7 @@ def lab() -> Iterator[Emulator]:
 
 @pytest.fixture
 def azure() -> Iterator[Emulator]:
-    with Emulator(job_seconds=0, flavor="azure") as server:
+    with Emulator(job_seconds=0, flavor="azure", azure_rules=True) as server:
         yield server
 
 
@@ -125,7 +125,7 @@ def test_two_providers_planned_and_applied_in_one_run(
     waited = ftops(project, "wait")
     assert waited.exit_code == 0, waited.output
     assert sorted(line.split(":")[0] for line in waited.stdout.splitlines()
-                  if ": succeeded ft:" in line) == ["on-az", "on-lab"]
+                  if ": succeeded " in line) == ["on-az", "on-lab"]
     for result in (applied, waited, ftops(project, "status")):
         assert LAB_KEY not in result.output and AZ_KEY not in result.output
 

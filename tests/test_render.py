@@ -116,7 +116,8 @@ def test_markdown_for_pull_requests() -> None:
     assert ("| 🔁 | retry | `model.flaky` | job ftjob-8 failed: invalid_file: row 3 \\| col 2; "
             "cost unknown |") in lines
     assert "| ✅ | ok | `model.done` | ft:gpt-4o-mini:acme:done:1 |" in lines
-    assert "<details><summary><code>model.classifier</code>: 2 field(s) differ</summary>" in lines
+    assert ("<details><summary><code>model.classifier</code> (replace): the job it creates; "
+            "2 field(s) differ</summary>") in lines
     assert "| `hyperparameters.n_epochs` | `2` | `3` |" in lines
     assert "| `training` | `3e23e8160039` | `ca978112ca1b` |" in lines
     assert ("- ⚠️ `provider.openai`: stops accepting new fine-tuning jobs on 2027-01-06 "

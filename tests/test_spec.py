@@ -756,7 +756,6 @@ def test_promotion_evals_providers_metadata_and_names(repo: Path) -> None:
         f"{path}:29: evals: invalid name 'bad name' (use letters, digits, '.', '_' and '-', at "
         "most 64 characters, starting with a letter or digit)",
         f"{path}:33: providers.az: missing required key 'endpoint' (type azure)",
-        f"{path}:33: providers.az: missing required key 'api_version' (type azure)",
         f"{path}:35: providers.az.base_url: not used by providers of type azure",
         f"{path}:37: providers.key-in-spec.api_key_env: string should match pattern "
         "'^[A-Za-z_][A-Za-z0-9_]*$'",

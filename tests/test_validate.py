@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from ftops import spec
 from ftops.cli import main
+from ftops.cost import format_usd
 from ftops.tokens import get_encoding
 from ftops.validate import validate
 
@@ -272,7 +273,8 @@ def test_budget_guard_pricing_override_and_chained_root_price(repo: Path) -> Non
     ]
     cost = train.billable_tokens * 25 / 1e6
     assert report.errors[0].message == (
-        f"models.parent.max_cost_usd: estimated cost ${cost:.4f} exceeds the budget $0.0000 "
+        f"models.parent.max_cost_usd: estimated cost {format_usd(cost)} exceeds the budget "
+        "$0.000001 "
         f"(1 epochs x {train.billable_tokens} tokens)"
     )
     assert run().exit_code == 1

@@ -178,6 +178,7 @@ def test_plan_on_a_pull_request_comments(tmp_path: Path) -> None:
         "--out",
         "/runner/tmp/ftops-plan.json",
         "--comment",
+        "--check",
     ]
 
 
@@ -286,7 +287,8 @@ def only_job(workflow: dict[str, Any]) -> dict[str, Any]:
 def test_pull_request_plan_workflow() -> None:
     workflow = by_trigger("pull_request")
     assert workflow["permissions"] == {}
-    assert only_job(workflow)["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert only_job(workflow)["permissions"] == {"contents": "read", "pull-requests": "write",
+                                                 "checks": "write"}
     assert ftops_step(workflow)["with"]["command"] == "plan"
     checkout = next(s for s in steps(workflow) if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0

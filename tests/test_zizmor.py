@@ -133,7 +133,7 @@ def test_only_apply_may_write_and_apply_and_drift_never_overlap() -> None:
             if name == "ftops-apply.yml":
                 assert writes == {"contents", "pull-requests"}
             elif name == "ftops-plan.yml":
-                assert writes == {"pull-requests"}  # the plan comment
+                assert writes == {"pull-requests", "checks"}  # the plan comment, the check run
             else:
                 assert writes == set()
     for name in ("ftops-apply.yml", "ftops-drift.yml"):

@@ -26,6 +26,7 @@ from ftops.apply import Executor, Outcome, mend_duplicates
 from ftops.commands import session
 from ftops.commands.reports import (
     code_or_dash,
+    failure_reason,
     loss_markdown,
     marker_key,
     model_ids,
@@ -154,7 +155,7 @@ def _execute(project: Project, remotes: Mapping[str, Remote], execution: Executi
                                  hint=REVIEW_HINT)
         _report_refused(ctx, key, changed, plan, show_plan=False)
         raise changed from None
-    except FtopsError as exc:
+    except Exception as exc:  # an API error or a bug too: the Action must say apply failed
         if ctx is not None:
             _report_failure(ctx, key, exc, options.report)
         raise
@@ -272,9 +273,9 @@ def _report_refused(ctx: ActionsContext, key: str, exc: FtopsError, plan: Plan, 
         github.report_apply(ctx, key, markdown)
 
 
-def _report_failure(ctx: ActionsContext, key: str, exc: FtopsError, report: Report) -> None:
+def _report_failure(ctx: ActionsContext, key: str, exc: Exception, report: Report) -> None:
     """Tell the job summary and the reviewed pull request that apply stopped part-way."""
-    markdown = (f"#### ftops apply FAILED\n\n{exc}\n\n"
+    markdown = (f"#### ftops apply FAILED\n\n{failure_reason(exc)}\n\n"
                 "What was uploaded or started before the error stays; `ftops status` shows it.")
     github.write_summary(ctx, markdown)
     if not ctx.token:

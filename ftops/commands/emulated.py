@@ -42,7 +42,7 @@ def connections(declared: Iterable[Provider], names: Iterable[str], *,
             state.parent.mkdir(parents=True, exist_ok=True)
             server = stack.enter_context(Emulator(
                 state_path=state, job_seconds=job_seconds,
-                flavor="azure" if p.type == "azure" else "openai"))
+                flavor="azure" if p.type == "azure" else "openai", azure_rules=True))
             local = Provider(p.name, p.type, None if p.type == "azure" else server.base_url,
                              server.url if p.type == "azure" else None, p.api_version,
                              "FTOPS_EMULATOR_KEY", p.file, p.line)

@@ -21,6 +21,11 @@ class EmulatorOptions:
     flavor: str = "openai"
     metadata_filter: bool = True
     log_size: int = 10_000  # requests kept by /_emulator/requests
+    drop_metadata: bool = False
+
+
+def _env(variables: dict[str, str]) -> str:
+    return " ".join(f"{name}={value}" for name, value in variables.items())
 
 
 def run(options: EmulatorOptions, echo: Callable[[str], None] = print) -> None:
@@ -33,8 +38,11 @@ def run(options: EmulatorOptions, echo: Callable[[str], None] = print) -> None:
                       faults=parse_modes(options.faults), latency_ms=options.latency_ms,
                       seed=options.seed, flavor=options.flavor, retry_after=options.retry_after,
                       metadata_filter=options.metadata_filter,
-                      log_size=options.log_size).listen()
-    where = (f"Azure OpenAI at azure_endpoint {server.azure_endpoint} (any api-version)"
+                      log_size=options.log_size, drop_metadata=options.drop_metadata,
+                      azure_rules=True).listen()
+    where = (f"Azure OpenAI at azure_endpoint {server.azure_endpoint} (any api-version; "
+             f"v1 API at {server.azure_v1_url}, management plane at {server.management_url}, "
+             f"Entra tokens with {_env(server.entra_environment())})"
              if options.flavor == "azure" else server.base_url)
     echo(f"ftops emulator serving {where} "
          f"(state: {options.state_path or 'in memory'}; any API key is accepted). "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,12 +18,30 @@ from ftops.errors import Diagnostic, FtopsError
 from ftops.formats import check
 from ftops.plan import Plan
 from ftops.project import Project
-from ftops.providers import Remote
+from ftops.providers import Remote, api_error_message
 from ftops.render.charts import loss_chart_markdown
+from ftops.render.details import DatasetFacts, JobFacts, ModelFacts
 from ftops.spec import ResolvedModel
 from ftops.tokens import TokenCounter, get_encoding
 
 PLAN_FILE_NAME = "ftops-plan.json"
+# GitHub's limits: a comment holds 65,536 characters (the markers take a few hundred), a step
+# summary 1 MiB; a check run's summary 65,535 characters.
+COMMENT_BUDGET = 65_000
+SUMMARY_BUDGET = 1_000_000
+CHECK_BUDGET = 60_000
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why apply stopped, in one line, whatever raised: ftops' own errors as they read, an API
+    error as the error handler words it, anything else as the unexpected error it is."""
+    if isinstance(exc, FtopsError):
+        return str(exc)
+    sdk = sys.modules.get("openai")  # loaded whenever a provider is: no import just to check
+    if sdk is not None and isinstance(exc, sdk.APIError):
+        return api_error_message(exc)
+    message = " ".join(str(exc).split())
+    return f"unexpected {type(exc).__name__}{': ' if message else ''}{message}"
 
 
 def marker_key(project: Project, specs: Path) -> str:
@@ -40,13 +59,39 @@ def runner_plan_path(env: Mapping[str, str]) -> Path:
     return Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / PLAN_FILE_NAME
 
 
-def plan_markdown(project: Project, plan: Plan, *, base_sha: str | None = None) -> str:
+def job_facts(project: Project) -> JobFacts:
+    """What dataset analysis adds to the jobs a plan shows: paths, counts, resolved epochs."""
+    datasets = {ds.name: DatasetFacts(ds.path, project.reports[ds.name].examples,
+                                      project.reports[ds.name].billable_tokens)
+                for ds in project.desired.datasets}
+    models = {}
+    for model in project.desired.models:
+        if model.cost_basis is None:
+            continue
+        epochs, tokens = model.cost_basis
+        models[model.name] = ModelFacts(epochs, cost.billed_tokens(tokens, epochs),
+                                        options=dict(getattr(model, "options", None) or {}))
+    return JobFacts(datasets, models)
+
+
+def plan_markdown(project: Project, plan: Plan, *, base_sha: str | None = None,
+                  limit: int | None = None, where: str = render.FULL_PLAN) -> str:
     """The PR comment: the plan, the datasets' token counts and what the pull request changed in
-    each dataset (against ``base_sha``)."""
-    parts = [render.render_markdown(plan).rstrip("\n"), datasets_markdown(project)]
+    each dataset (against ``base_sha``), in at most ``limit`` bytes: the plan's table comes
+    first, so when the dataset sections would crowd it out they are left to ``where``."""
+    extras = [datasets_markdown(project)]
     if base_sha:
-        parts.append(dataset_changes_markdown(project, base_sha))
-    return "\n\n".join(p for p in parts if p) + "\n"
+        extras.append(dataset_changes_markdown(project, base_sha))
+    tail = "\n\n".join(e for e in extras if e)
+    if limit is not None and _size(tail) > limit // 4:
+        tail = f"#### Datasets\n\n{len(project.desired.datasets)} dataset(s): see {where}."
+    budget = None if limit is None else limit - _size(tail) - 2
+    head = render.render_markdown(plan, job_facts(project), limit=budget, where=where)
+    return "\n\n".join(p for p in (head.rstrip("\n"), tail) if p) + "\n"
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
 
 
 def datasets_markdown(project: Project) -> str:
@@ -118,7 +163,7 @@ def _cost_delta(project: Project, trainers: list[ResolvedModel],
 
 
 def _signed_usd(value: float) -> str:
-    return f"{'-' if value < 0 else '+'}${abs(value):,.4f}"
+    return ("-" if value < 0 else "+") + cost.format_usd(abs(value))
 
 
 def status_markdown(rows: list[dict[str, object]], charts: str,

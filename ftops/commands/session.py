@@ -8,8 +8,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 
-from ftops import clock, lock, planner, providers
+from ftops import clock, identity, lock, planner, providers, recognise
 from ftops.commands import emulated
+from ftops.errors import FtopsError
 from ftops.plan import Plan
 from ftops.project import LOCK_FILE, Project
 from ftops.providers import Remote
@@ -24,11 +25,16 @@ def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
     with ``emulator``, each on its own embedded emulator."""
     names = {m.provider for m in project.desired.models} or {DEFAULT_PROVIDER}
     repo = project.desired.repo
+    try:
+        prints = identity.fingerprints(project.desired)
+    except FtopsError:  # a cycle or a dangling reference: the plan reports it
+        prints = {}
     with emulated.connections(project.spec.providers, names,
                                emulator_root=project.root if emulator else None,
                                job_seconds=job_seconds, max_retries=max_retries) as conns:
         yield {name: c.remote(repo, adopted=providers.adoptions(project.spec.models, repo=repo,
-                                                                 provider=name))
+                                                                 provider=name),
+                              expected=recognise.expectations(project.desired, prints, name))
                for name, c in conns.items()}
 
 

@@ -13,6 +13,7 @@ from ftops.commands.reports import loss_markdown, status_markdown
 from ftops.errors import Diagnostic
 from ftops.plan import Kind, Plan
 from ftops.project import load_project
+from ftops.render.common import notice_line
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,21 @@ def status_rows(plan: Plan, locked: lock.Lock) -> list[dict[str, object]]:
             "deleted": bool(entry and entry.deleted),  # its fine-tuned model is gone (retrain)
         })
     return sorted(rows, key=lambda r: str(r["name"]))
+
+
+def status_text(run: StatusRun) -> str:
+    """The terminal table: a header row, one row per model, then the plan's warnings."""
+    lines = [f"{run.as_of} (FTOPS_TODAY)"] if run.as_of else []
+    lines.append(_row("MODEL", "STATE", "STATUS", "JOB", "MODEL ID"))
+    for row in run.rows:
+        retired = f" (stopped answering on {row['retired']})" if row["retired"] else ""
+        retired += " (deleted)" if row["deleted"] else ""
+        lines.append(_row(str(row["name"]), str(row["state"]), str(row["status"] or "-"),
+                          str(row["job_id"] or "-"),
+                          f"{row['fine_tuned_model'] or '-'}{retired}"))
+    lines += [f"! {notice_line(w)}" for w in run.warnings]
+    return "\n".join(lines) + "\n"
+
+
+def _row(name: str, state: str, status: str, job: str, model: str) -> str:
+    return f"{name:<24} {state:<8} {status:<16} {job:<28} {model}".rstrip()

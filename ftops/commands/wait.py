@@ -1,5 +1,6 @@
 """``ftops wait``: follow the named models' current jobs (all by default) to their end,
-printing their events, then write ``ftops.lock``. Stopped by a signal (``ftops.stop``), it
+printing the events no earlier wait printed (``.ftops/events.json``; ``--all``: every one),
+then write ``ftops.lock``. Stopped by a signal (``ftops.stop``), it
 ends the wait between polls, writes ``ftops.lock`` from one look and says how to go on."""
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from pathlib import Path
 from ftops import stop
 from ftops.commands import session
 from ftops.errors import UsageError
-from ftops.follow import follow
+from ftops.follow import Shown, follow
 from ftops.identity import fingerprints
 from ftops.project import Project, load_project
 from ftops.providers import Remote
 from ftops.state import Job
+
+SHOWN_FILE = Path(".ftops") / "events.json"  # the newest event printed of each job
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class WaitOptions:
     emulator: bool = False
     timeout: float | None = None
     report: Callable[[str], None] = print
+    all_events: bool = False  # print each job's whole history, not only what is new
 
 
 @dataclass(frozen=True)
@@ -39,15 +43,18 @@ class WaitRun:
 
 def run(options: WaitOptions) -> WaitRun:
     project = load_project(options.specs)
+    shown = Shown(project.root / SHOWN_FILE, forget=options.all_events)
     with session.connect(project, emulator=options.emulator) as remotes:
         try:
             with stop.cooperating():  # a signal ends the wait between polls, not mid-request
                 jobs = wait_for(project, remotes, options.names, timeout=options.timeout,
-                                report=options.report)
+                                report=options.report, shown=shown)
         except stop.Interrupted as stopped:
             stop.settle(stopped, lambda: session.refresh_lock(project, remotes),
                         then="the jobs go on; `ftops wait` follows them again")
             raise
+        finally:
+            shown.save()
         session.refresh_lock(project, remotes)
     return WaitRun(jobs)
 
@@ -71,13 +78,16 @@ def jobs_to_follow(project: Project, remotes: Mapping[str, Remote],
 
 
 def wait_for(project: Project, remotes: Mapping[str, Remote], names: tuple[str, ...], *,
-             timeout: float | None, report: Callable[[str], None] = print) -> dict[str, Job]:
-    """Follow each named model's current job to its end; returns the final jobs."""
+             timeout: float | None, report: Callable[[str], None] = print,
+             shown: Shown | None = None) -> dict[str, Job]:
+    """Follow each named model's current job to its end; returns the final jobs. Events
+    ``shown`` records as printed before are not printed again."""
     deadline = None if timeout is None else time.monotonic() + timeout
     jobs = jobs_to_follow(project, remotes, names)
     if not jobs:
         report("no jobs to follow")
     return {
-        name: follow(remotes[job.provider], name, job.id, report=report, deadline=deadline)
+        name: follow(remotes[job.provider], name, job.id, report=report, deadline=deadline,
+                     shown=shown)
         for name, job in sorted(jobs.items())
     }

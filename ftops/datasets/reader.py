@@ -23,9 +23,11 @@ from ftops import datacache
 from ftops.datasets.blocks import Rule
 from ftops.datasets.incremental import Options, scan_cached
 from ftops.datasets.lines import Settings, make_settings, new_counter, scan_lines
+from ftops.datasets.notlines import START_BYTES, not_lines
 from ftops.datasets.parallel import scan_parallel
 from ftops.datasets.report import DatasetReport
-from ftops.datasets.totals import LFS_POINTER, Totals, file_findings
+from ftops.datasets.totals import Totals, file_findings
+from ftops.datasets.watch import opened
 
 # The Uploads API accepts at most 8 GB per file (openai-api/openapi-fine-tuning.yaml).
 MAX_FILE_BYTES = 8 * 1024**3
@@ -82,8 +84,9 @@ def analyze(
         if cached is not None:
             return DatasetReport.from_dict({**cached, "path": str(path)})
     commit = None
-    with path.open("rb") as stream:
-        head = file_findings(stream.read(len(LFS_POINTER)), identity.size, settings)
+    with opened(path, identity.size) as stream:  # under a watcher: a progress bar
+        start = stream.read(START_BYTES)
+        head = file_findings(start, identity.size, settings)
         stream.seek(0)
         totals = Totals(settings, keep_digests=cache_dir is not None)
         sha = hashlib.sha256()
@@ -97,7 +100,8 @@ def analyze(
             commit = scan_cached(path, stream, identity, settings, totals, sha, options)
         else:
             _scan_whole(path, stream, identity.size, settings, totals, sha, tuning)
-    report = totals.report(str(path), sha.hexdigest(), identity.size, head)
+    report = not_lines(totals.report(str(path), sha.hexdigest(), identity.size, head), start,
+                       path)
     if cache_dir is not None and identity.settled and datacache.unchanged(path, identity):
         if commit is not None:
             commit()

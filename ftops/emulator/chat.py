@@ -26,6 +26,7 @@ from ftops import catalog, tokens
 from ftops.emulator import retirement
 from ftops.emulator.common import ApiError, Ctx, Reply, invalid, json_body, required, typed
 from ftops.emulator.store import JobRec, Store, open_blob
+from ftops.modelid import parse_fine_tuned
 
 GENERIC_REPLY = "I'm sorry, I can help with general questions."
 # The request parameters of the SDK's ``CompletionCreateParams`` (openai 3.57), plus ``stream``.
@@ -73,7 +74,7 @@ def resolve(ctx: Ctx, model: str) -> ChatModel | None:
     """The chat model ``model`` names in this account, or None when there is none."""
     info = catalog.load().model(model)
     encoding = info.encoding if info else _DEFAULT_ENCODING
-    if model.startswith("ft:"):
+    if parse_fine_tuned(model) is not None:  # OpenAI's ft:... or Azure's <base>.ft-<hex>
         if model not in ctx.store.models:
             return None
         return ChatModel(model, encoding, tuple(_lineage(ctx.store, model)))
@@ -88,7 +89,7 @@ def _lineage(store: Store, model: str) -> Iterator[Path]:
         kept = store.blob_path(training_blob(job.id))
         # Jobs created by an emulator before training data was kept still have their file, maybe.
         yield kept if kept.exists() else store.blob_path(job.training_file)
-        job = _producer(store, job.model) if job.model.startswith("ft:") else None
+        job = _producer(store, job.model) if parse_fine_tuned(job.model) else None
 
 
 def _producer(store: Store, model: str) -> JobRec | None:

@@ -69,6 +69,7 @@ class Reply:
     body: Any  # JSON-serialisable, or an open binary file streamed as it is
     status: int = 200
     content_type: str = "application/octet-stream"  # of a file body (a JSON body is JSON)
+    headers: dict[str, str] | None = None  # of a JSON body: ARM's Azure-AsyncOperation, say
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class Ctx:
     org_slug: str = "emulator"
     metadata_filter: bool = True  # False: answer like an endpoint without the metadata filter
     flavor: str = "openai"  # the provider whose calendar applies (``retirement``)
+    azure_rules: bool = False  # Azure's job rules (``azure_jobs``) apply to this request
+    drop_metadata: bool = False  # jobs accept metadata but never keep it (``jobspec``)
 
 
 Handler = Callable[..., Reply]

@@ -57,13 +57,15 @@ def settle(ctx: Ctx) -> None:
 # create ----------------------------------------------------------------------------------------
 def create_job(ctx: Ctx, request: Request) -> Reply:
     checked = jobspec.parse(ctx, request)
+    # Azure's job id is 32 hex digits, and its fine-tuned model reuses them (``azure_jobs``).
+    key = ctx.store.new_hex() if checked.training_type else None
     job = JobRec(
-        id=ctx.store.new_id("ftjob-"),
+        id=f"ftjob-{key}" if key else ctx.store.new_id("ftjob-"),
         created_at=ctx.now,
         duration=ctx.job_seconds,
         model=checked.model,
         root_model=checked.root_model,
-        model_key=ctx.store.new_id("", 8),
+        model_key=key or ctx.store.new_id("", 8),
         organization_id=ctx.org_id,
         org_slug=ctx.org_slug,
         training_file=checked.training_file,
@@ -84,6 +86,7 @@ def create_job(ctx: Ctx, request: Request) -> Reply:
             ctx.store.blob_path(checked.training_file), checked.method_type, checked.root_model
         ),
         failure=checked.failure,
+        training_type=checked.training_type,
     )
     ctx.store.put_job(job)
     ctx.store.keep_blob(checked.training_file, training_blob(job.id))

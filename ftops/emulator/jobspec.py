@@ -13,9 +13,10 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from ftops import catalog
-from ftops.emulator import datafile, retirement
+from ftops.emulator import azure_jobs, datafile, retirement
 from ftops.emulator.common import Ctx, invalid, json_body, required, typed
 from ftops.emulator.files import live_file
+from ftops.modelid import parse_fine_tuned
 
 METHODS = ("supervised", "dpo", "reinforcement")
 _CREATE_KEYS = (
@@ -74,20 +75,27 @@ class JobRequest:
     examples: int
     tokens: int
     failure: dict[str, str] | None  # set when a data file is malformed: the job will fail
+    training_type: str | None = None  # Azure's trainingType, under its rules (``azure_jobs``)
 
 
 def parse(ctx: Ctx, request: Request) -> JobRequest:
     """The checked request; raises the API's 400 for the first thing wrong with it."""
-    body = json_body(request, _CREATE_KEYS)
+    body = json_body(request, (*_CREATE_KEYS, "trainingType") if ctx.azure_rules else _CREATE_KEYS)
     requested = required(body, "model", str)
     training = required(body, "training_file", str)
     validation = typed(body, "validation_file", str)
+    training_type = None
+    if ctx.azure_rules:  # before the model is looked at: Azure's answer names the model
+        training_type = azure_jobs.training_type(body)
+        azure_jobs.check_base(requested, parse_fine_tuned(requested) is not None)
     model, info = _base_model(ctx, requested)
     # The calendar comes right after the model is known and before the seed is drawn (which
     # advances the account's random stream): a refused create must change nothing.
     retirement.check_training(ctx, model, info.id)
     method_type, hyperparameters, grader = _method(body, info, requested)
-    suffix, metadata, integrations = _suffix(body), _metadata(body), _integrations(body)
+    suffix, metadata, integrations = _suffix(ctx, body), _metadata(body), _integrations(body)
+    if ctx.drop_metadata:  # checked as the API checks it, then forgotten (``Emulator`` docs)
+        metadata = None
     seed = _seed(ctx, body)
     _fine_tune_file(ctx, training, "training_file")
     if validation is not None:
@@ -108,6 +116,7 @@ def parse(ctx: Ctx, request: Request) -> JobRequest:
         examples=train.examples,
         tokens=train.tokens,
         failure=_data_failure(ctx, training, train, validation, method_type),
+        training_type=training_type,
     )
 
 
@@ -160,14 +169,15 @@ def _data_failure(
 def _base_model(ctx: Ctx, model: str) -> tuple[str, catalog.ModelInfo]:
     """(the model id the job reports, the catalog entry of its root base model)."""
     info = catalog.load().model(model)
-    known = model in ctx.store.models if model.startswith("ft:") else info is not None
+    fine_tuned = parse_fine_tuned(model) is not None  # OpenAI's ft:... or Azure's <base>.ft-<hex>
+    known = model in ctx.store.models if fine_tuned else info is not None
     if not known or info is None:
         raise invalid(
             f"Model {model} is not available for fine-tuning or does not exist.",
             "model",
             "model_not_available",
         )
-    return (model if model.startswith("ft:") else info.id), info
+    return (model if fine_tuned else info.id), info
 
 
 def _hyperparameters(given: dict[str, Any], method: str, where: str) -> dict[str, Any]:
@@ -253,9 +263,11 @@ def _method(
     return method_type, hyperparameters, grader
 
 
-def _suffix(body: dict[str, Any]) -> str | None:
-    suffix = typed(body, "suffix", str)
-    if suffix is not None and (
+def _suffix(ctx: Ctx, body: dict[str, Any]) -> str | None:
+    suffix: str | None = typed(body, "suffix", str)
+    if ctx.azure_rules:
+        azure_jobs.check_suffix(suffix)
+    elif suffix is not None and (
         not 1 <= len(suffix) <= 64 or ":" in suffix or any(c.isspace() for c in suffix)
     ):
         raise invalid(

@@ -9,7 +9,6 @@ own (logged with its traceback) is a 5xx that no fault injected.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -19,19 +18,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any, TypedDict
+from types import TracebackType
+from typing import Any
 
 from typing_extensions import Unpack  # typing.Unpack is 3.11+; ftops supports 3.10
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.serving import ThreadedWSGIServer
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from ftops import clock as ftops_clock  # the calendar day; the `clock` argument is wall time
 from ftops.emulator import jobs
 from ftops.emulator.common import MAX_JSON_BODY, ApiError, Ctx
+from ftops.emulator.entra import TOKEN_PATH, Entra
 from ftops.emulator.faults import (
     FAULT_ERRORS,
     FAULT_MODES,
@@ -39,58 +39,21 @@ from ftops.emulator.faults import (
     FaultInjector,
     retry_headers,
 )
-from ftops.emulator.multipart import FormParser
 from ftops.emulator.requestlog import DEFAULT_SIZE, RequestLog, clip
-from ftops.emulator.routes import FLAVORS, Route
+from ftops.emulator.routes import FLAVORS, Route, Surface
+from ftops.emulator.serving import (
+    Dropped,
+    EmulatorRequest,
+    Options,
+    QuietHandler,
+    bug,
+    interrupt,
+    json_response,
+)
 from ftops.emulator.store import Store
 from ftops.errors import FtopsError
 
 _log = logging.getLogger(__name__)
-
-
-class _Request(Request):
-    form_data_parser_class = FormParser
-
-
-class _Dropped(ConnectionAbortedError):
-    """Raised after closing the socket; werkzeug treats it as a dropped connection."""
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log(self, type: str, message: str, *args: Any) -> None:
-        if type != "info":  # per-request lines are noise; keep real errors
-            super().log(type, message, *args)
-
-
-def _bug() -> ApiError:
-    return ApiError(500, "The emulator failed on this request (see its log).", kind="server_error")
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    # Strict JSON (RFC 8259): Python would otherwise write NaN and Infinity, which the service
-    # never sends and strict parsers refuse. Failing here is a bug: input is checked on entry.
-    try:
-        text = json.dumps(body, allow_nan=False)
-    except (ValueError, TypeError, RecursionError):
-        _log.exception("emulator bug: an answer that is not JSON")
-        text, status = json.dumps(_bug().body()), 500
-    return Response(text, status=status, mimetype="application/json", headers=headers or {})
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM stops ``serve_forever`` as Ctrl+C does, so the temporary state is removed."""
-    raise KeyboardInterrupt
-
-
-class Options(TypedDict, total=False):
-    """What the emulator adds to the service, each off or at its usual value by default."""
-
-    fault_rate: float  # share of API requests failed with an injected fault (0)
-    faults: Iterable[str]  # the fault modes drawn from (FAULT_MODES)
-    latency_ms: float  # delay added to every API request (0)
-    retry_after: float  # seconds advised with injected 429/503 (1)
-    metadata_filter: bool  # False: refuse the metadata filter on job listing (True)
-    log_size: int  # latest requests kept by requests() (DEFAULT_SIZE)
 
 
 class Emulator:
@@ -147,12 +110,16 @@ class Emulator:
         self.flavor = flavor
         self._flavour = FLAVORS[flavor]
         self.metadata_filter = options.get("metadata_filter", True)
-        self._rules = Map(
-            [
-                Rule(self._flavour.prefix + r.path, methods=[r.method], endpoint=i)
-                for i, r in enumerate(self._flavour.routes)
-            ]
-        )
+        self.drop_metadata = options.get("drop_metadata", False)
+        self.azure_rules = options.get("azure_rules", False)
+        self._entra = Entra()
+        self._rules = {
+            surface.prefix: Map(
+                [Rule(surface.prefix + r.path, methods=[r.method], endpoint=i)
+                 for i, r in enumerate(surface.routes)]
+            )
+            for surface in self._flavour.surfaces
+        }
         self._lock = threading.Lock()
         self._requested_port = port
         self._server: ThreadedWSGIServer | None = None
@@ -174,7 +141,7 @@ class Emulator:
         # Handing werkzeug a bound socket keeps its own bind error path (print + exit) away.
         try:
             self._server = ThreadedWSGIServer(
-                self.host, 0, self._app, _QuietHandler, fd=sock.fileno()
+                self.host, 0, self._app, QuietHandler, fd=sock.fileno()
             )
         finally:
             sock.close()
@@ -198,7 +165,7 @@ class Emulator:
         # Python's default for SIGTERM ends the process at once, skipping the cleanup below;
         # only the main thread may set a handler.
         main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+        previous = signal.signal(signal.SIGTERM, interrupt) if main else None
         try:
             server.serve_forever(poll_interval=0.2)
         finally:
@@ -252,6 +219,21 @@ class Emulator:
             raise RuntimeError("azure_endpoint needs an emulator started with flavor='azure'")
         return self.url
 
+    @property
+    def azure_v1_url(self) -> str:
+        """What ``openai.OpenAI(base_url=...)`` takes for Azure's v1 API (no api-version)."""
+        return self.azure_endpoint + "/openai/v1/"
+
+    @property
+    def management_url(self) -> str:
+        """ARM's root, for ``CognitiveServicesManagementClient(base_url=...)`` (see ``entra``)."""
+        return self.azure_endpoint
+
+    def entra_environment(self) -> dict[str, str]:
+        """``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER``: azure-identity's
+        ``ManagedIdentityCredential`` then gets its tokens from this emulator (``entra``)."""
+        return self._entra.environment(self.azure_endpoint)
+
     def requests(self) -> list[dict[str, Any]]:
         """The latest API requests (``log_size`` of them), oldest first (``/_emulator/*``
         excluded)."""
@@ -264,7 +246,7 @@ class Emulator:
 
     # requests --------------------------------------------------------------------------------
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = _Request(environ)
+        request = EmulatorRequest(environ)
         # werkzeug's documented hook: uploaded files are parsed straight into the blob directory.
         request._get_file_stream = self._store.spool  # type: ignore[method-assign]
         if request.path.startswith("/_emulator/"):
@@ -279,40 +261,44 @@ class Emulator:
 
     def _control(self, request: Request) -> Response:
         if request.method == "GET" and request.path == "/_emulator/requests":
-            return _json(self.requests())
+            return json_response(self.requests())
         if request.method == "GET" and request.path == "/_emulator/stats":
-            return _json(self.stats())
+            return json_response(self.stats())
+        if request.method == "GET" and request.path == TOKEN_PATH and self.flavor == "azure":
+            status, body = self._entra.issue(request)
+            return json_response(body, status)
         error = ApiError(404, f"Invalid URL ({request.method} {request.path})")
-        return _json(error.body(), 404)
+        return json_response(error.body(), 404)
 
     def _serve(self, request: Request, environ: dict[str, Any]) -> Response:
         fault: str | None = None
+        surface = self._flavour.surface(request.path)
         try:
             if self.latency:
                 time.sleep(self.latency)
-            self._flavour.admit(request)
-            route, args = self._match(request)
+            surface.admit(request, self._entra.valid)
+            route, args = self._match(surface, request)
             fault = self._faults.draw(creates=route.creates)
             if fault == "drop":
                 self._record(request, None, fault)
                 with contextlib.suppress(OSError):  # the client may have gone already
                     environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
-                raise _Dropped("emulated dropped connection")
+                raise Dropped("emulated dropped connection")
             if fault in ("429", "500", "503"):
                 raise FAULT_ERRORS[fault]
             self._read_body(request)
-            response = self._handle(route, request, args)
+            response = self._handle(surface, route, request, args)
             if fault == "500-after-create":
                 raise FAULT_ERRORS[fault]
         except HTTPException as exc:  # raised by werkzeug while reading: a form too large...
-            response = self._error(self._flavour.http_error(exc))
+            response = self._error(surface.http_error(exc))
         except ApiError as exc:
             response = self._error(exc)
-        except _Dropped:
+        except Dropped:
             raise
         except Exception:  # e.g. the disk is full: still a JSON answer, and logged
             _log.exception("emulator bug while serving %s %s", request.method, request.path)
-            response = self._error(_bug())
+            response = self._error(bug())
         response.headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
         self._record(request, response.status_code, fault)
         return response
@@ -332,23 +318,26 @@ class Emulator:
 
     def _error(self, exc: ApiError) -> Response:
         headers = self._retry_headers if exc.status in RETRY_STATUSES else None
-        return _json(exc.body(), exc.status, headers)
+        return json_response(exc.body(), exc.status, headers)
 
-    def _match(self, request: Request) -> tuple[Route, Mapping[str, str]]:
+    def _match(self, surface: Surface, request: Request) -> tuple[Route, Mapping[str, str]]:
         # werkzeug types a match as (Any, Mapping[str, Any]): the endpoint is the route's index
         # given to its Rule, and the paths have only string converters.
         index: int
         args: Mapping[str, str]
         try:
-            index, args = self._rules.bind_to_environ(request.environ).match()
+            index, args = self._rules[surface.prefix].bind_to_environ(request.environ).match()
         except HTTPException:
-            raise self._flavour.unknown_url(request) from None
-        return self._flavour.routes[index], args
+            raise surface.unknown_url(request) from None
+        return surface.routes[index], args
 
-    def _handle(self, route: Route, request: Request, args: Mapping[str, str]) -> Response:
+    def _handle(self, surface: Surface, route: Route, request: Request,
+                args: Mapping[str, str]) -> Response:
+        rules = self.azure_rules if surface.azure_rules is None else surface.azure_rules
         with self._lock:
             ctx = Ctx(self._store, self._clock(), self.job_seconds,
-                      metadata_filter=self.metadata_filter, flavor=self.flavor)
+                      metadata_filter=self.metadata_filter, flavor=self.flavor,
+                      azure_rules=rules, drop_metadata=self.drop_metadata)
             try:
                 jobs.settle(ctx)
                 reply = route.handler(ctx, request, **args)
@@ -359,7 +348,7 @@ class Emulator:
                                ) from None
             except Exception:
                 _log.exception("emulator bug while serving %s %s", request.method, request.path)
-                raise _bug() from None
+                raise bug() from None
             finally:
                 self._store.commit()
         if hasattr(reply.body, "read"):
@@ -372,7 +361,7 @@ class Emulator:
             )
             response.content_length = size
             return response
-        return _json(reply.body, reply.status)
+        return json_response(reply.body, reply.status, reply.headers)
 
     def _record(self, request: Request, status: int | None, fault: str | None) -> None:
         self._log.add({

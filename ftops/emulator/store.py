@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import json
-import mmap
 import os
 import random
 import shutil
@@ -21,6 +18,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from ftops.atomic import write_atomic
+from ftops.emulator.blobs import md5_of
+from ftops.emulator.blobs import open_blob as open_blob  # re-exported: readers import it here
 from ftops.errors import FtopsError
 
 if TYPE_CHECKING:
@@ -99,6 +98,27 @@ class JobRec:
     fine_tuned_model: str | None = None
     trained_tokens: int | None = None
     result_files: tuple[str, ...] = ()
+    training_type: str | None = None  # Azure's trainingType; set: the job follows Azure's rules
+
+
+@dataclass(frozen=True)
+class DeploymentRec:
+    """An Azure deployment (management plane); provisioned ``duration`` seconds after
+    ``changed_at`` (see ``deployments``)."""
+
+    key: str  # the ARM resource id, lower-cased: ARM names are case-insensitive
+    id: str  # the ARM resource id as first written
+    name: str
+    model_format: str
+    model_name: str
+    model_version: str
+    sku_name: str
+    sku_capacity: int
+    created_at: float
+    changed_at: float
+    duration: float
+    operation: str  # the id of the latest create/update operation (Azure-AsyncOperation)
+    updating: bool = False  # the latest change was an update ("Updating", not "Creating")
 
 
 @dataclass(frozen=True)
@@ -123,63 +143,6 @@ def _from_json(cls: type[_Rec], raw: dict[str, Any]) -> _Rec:
     return cls(**values)
 
 
-def _md5(paths: list[Path]) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    for path in paths:
-        if path.stat().st_size:  # mmap refuses empty files
-            with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                digest.update(m)
-    return digest.hexdigest()
-
-
-class _Segments(io.RawIOBase):
-    """The parts of a multipart upload read as one file, without ever joining them on disk."""
-
-    def __init__(self, paths: list[Path]) -> None:
-        super().__init__()
-        # Opened at once: a delete after this cannot pull bytes away from the reader.
-        self._files = [path.open("rb", buffering=0) for path in paths]
-        self._sizes = [os.fstat(f.fileno()).st_size for f in self._files]
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: sum(self._sizes)}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer: Any) -> int:
-        offset = self._pos
-        for segment, size in zip(self._files, self._sizes, strict=True):
-            if offset < size:
-                segment.seek(offset)
-                count = segment.readinto(buffer) or 0
-                self._pos += count
-                return count
-            offset -= size
-        return 0
-
-    def close(self) -> None:
-        for segment in self._files:
-            segment.close()
-        super().close()
-
-
-def open_blob(path: Path) -> BinaryIO:
-    """Opens a blob for reading: a plain file, or the directory of a multipart upload's parts."""
-    if path.is_dir():
-        return io.BufferedReader(_Segments(sorted(path.iterdir())), buffer_size=1 << 20)
-    return path.open("rb")
-
-
 class Store:
     """All records plus the blobs of file contents.
 
@@ -198,6 +161,7 @@ class Store:
         self.job_order: list[str] = []  # creation order; jobs are never deleted
         self.job_index: dict[str, int] = {}
         self.models: dict[str, ModelRec] = {}
+        self.deployments: dict[str, DeploymentRec] = {}  # by DeploymentRec.key, in creation order
         self.due: list[tuple[float, str]] = []  # heap of (terminal time, job id), not persisted
         self.next_seq = 0
         self._dirty = False
@@ -258,6 +222,21 @@ class Store:
         del self.models[model_id]
         self._dirty = True
 
+    def put_deployment(self, rec: DeploymentRec) -> None:
+        self.deployments[rec.key] = rec
+        self._dirty = True
+
+    def drop_deployment(self, key: str) -> None:
+        del self.deployments[key]
+        self._dirty = True
+
+    def new_hex(self) -> str:
+        """32 hex digits from the seeded stream: Azure's job ids and fine-tuned model keys."""
+        while True:
+            candidate = f"{self._random.getrandbits(128):032x}"
+            if f"ftjob-{candidate}" not in self.jobs:
+                return candidate
+
     def take_seq(self) -> int:
         self.next_seq += 1
         return self.next_seq
@@ -313,7 +292,7 @@ class Store:
 
     def parts_md5(self, part_ids: list[str]) -> str:
         """The md5 of the blobs of ``part_ids`` one after another (mapped, not read into Python)."""
-        return _md5([self.blob_path(p) for p in part_ids])
+        return md5_of([self.blob_path(p) for p in part_ids])
 
     def join_parts(self, object_id: str, part_ids: list[str]) -> None:
         """Makes the blobs of ``part_ids`` (moved, in this order) the blob of ``object_id``, a
@@ -338,6 +317,7 @@ class Store:
             "parts": [vars(r) for r in self.parts.values()],
             "jobs": [vars(r) for r in self.jobs.values()],
             "models": [vars(r) for r in self.models.values()],
+            "deployments": [vars(r) for r in self.deployments.values()],
         }
         data = json.dumps(state, separators=(",", ":"), allow_nan=False).encode()
         write_atomic(self.state_path, data, durable=False)
@@ -360,6 +340,8 @@ class Store:
                 self.put_job(_from_json(JobRec, raw))
             for raw in state["models"]:
                 self.put_model(_from_json(ModelRec, raw))
+            for raw in state.get("deployments", []):  # absent in state files written before
+                self.put_deployment(_from_json(DeploymentRec, raw))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise FtopsError(
                 f"cannot read emulator state: {exc}",

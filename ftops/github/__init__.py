@@ -2,11 +2,13 @@
 summary and step outputs.
 
 ``context`` reads the run and writes the runner's files, ``client`` talks to the REST API and
-``comment`` keeps the approval record. This package sits below the commands: it imports
+``comment`` keeps the approval record, ``checks`` the
+``ftops plan`` check run. This package sits below the commands: it imports
 neither the OpenAI SDK, the commands nor the emulator.
 """
 
 from ftops.errors import redact  # every text this package writes goes through it
+from ftops.github.checks import CHECK_NAME, CheckRun, report_check
 from ftops.github.client import GitHubApi
 from ftops.github.comment import (
     COMMENT_LIMIT,
@@ -31,8 +33,10 @@ from ftops.github.context import (
 
 __all__ = [
     "BOT_LOGIN",
+    "CHECK_NAME",
     "COMMENT_LIMIT",
     "ActionsContext",
+    "CheckRun",
     "Comment",
     "GitHubApi",
     "actions_context",
@@ -44,6 +48,7 @@ __all__ = [
     "plan_hash_marker",
     "redact",
     "report_apply",
+    "report_check",
     "reviewed_plan_hash",
     "upsert_comment",
     "write_outputs",

@@ -10,7 +10,7 @@ ftops's own frozen dataclasses (``ftops.state``), never an SDK object.
 - ``registry``: the capability table, the client factory and the connections.
 """
 
-from ftops.providers.base import Account, ChatReply, JobEvent
+from ftops.providers.base import Account, ChatReply, JobEvent, JobRequest
 from ftops.providers.features import Capabilities, Feature, Features, Support
 from ftops.providers.messages import api_error_message
 from ftops.providers.openai import EMULATOR_HEADER, FILES_PAGE, JOBS_PAGE, Remote, to_job
@@ -41,6 +41,7 @@ __all__ = [
     "Feature",
     "Features",
     "JobEvent",
+    "JobRequest",
     "Remote",
     "Support",
     "adoptions",

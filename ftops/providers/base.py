@@ -32,6 +32,22 @@ class JobEvent:
     message: str
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything a job is created with; ``training_type`` only where the provider takes one
+    (Azure's ``trainingType``)."""
+
+    model: str
+    training_file: str
+    validation_file: str | None
+    method: str
+    hyperparameters: Mapping[str, Any]
+    suffix: str | None
+    seed: int | None
+    metadata: Mapping[str, str]
+    training_type: str | None = None
+
+
 class Account(Protocol):
     """One provider's account: read in pages, changed one request at a time."""
 
@@ -91,9 +107,7 @@ class Account(Protocol):
         ``sha256``."""
         ...
 
-    def create_job(self, *, model: str, training_file: str, validation_file: str | None,
-                   method: str, hyperparameters: Mapping[str, Any], suffix: str | None,
-                   seed: int | None, metadata: Mapping[str, str]) -> Job: ...
+    def create_job(self, request: JobRequest) -> Job: ...
 
     def cancel_job(self, job_id: str) -> None: ...
 

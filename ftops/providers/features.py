@@ -14,7 +14,8 @@ from typing import Literal, TypeVar
 import openai
 
 T = TypeVar("T")
-Support = Literal["yes", "probe"]
+# yes: documented, used as is; probe: tried, dropped on 400/404; no: never relied on.
+Support = Literal["yes", "probe", "no"]
 Feature = Literal["metadata_filter", "uploads"]
 
 _FEATURE_TEXT: dict[str, tuple[str, str]] = {
@@ -30,12 +31,15 @@ log = logging.getLogger(__name__)
 class Capabilities:
     metadata_filter: Support
     uploads: Support
+    # Whether jobs keep the metadata ftops creates them with; where not documented ("probe"),
+    # jobs without it are recognised by what they show (``ftops.recognise``).
+    job_metadata: Support = "yes"
 
 
 # Every feature documented: OpenAI's own API, and the view of an endpoint nothing is known of.
 DOCUMENTED = Capabilities(metadata_filter="yes", uploads="yes")
 # Every feature unknown: tried, and dropped on 400/404.
-PROBED = Capabilities(metadata_filter="probe", uploads="probe")
+PROBED = Capabilities(metadata_filter="probe", uploads="probe", job_metadata="probe")
 
 
 @dataclass
@@ -54,7 +58,7 @@ class Features:
     def attempt(self, feature: Feature, fast: Callable[[], T], slow: Callable[[], T]) -> T:
         """``fast()`` while the feature is usable; ``slow()`` once the endpoint has refused it."""
         with self._lock:
-            usable = feature not in self.dropped
+            usable = feature not in self.dropped and getattr(self.capabilities, feature) != "no"
         if not usable:
             return slow()
         try:

@@ -14,4 +14,32 @@ def api_error_message(exc: openai.APIError) -> str:
                 "of the provider in use")
     if isinstance(exc, openai.APIStatusError):
         return f"API error {exc.status_code}: {redact(str(exc.message))}"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"cannot reach the API at {_base_url(exc)}: {_cause(exc)}"
     return f"cannot reach the API: {type(exc).__name__}"
+
+
+# The first path segment of each endpoint ftops calls: what precedes it is the base URL.
+_ENDPOINTS = ("files", "fine_tuning", "models", "uploads", "chat", "deployments")
+
+
+def _base_url(exc: openai.APIConnectionError) -> str:
+    """The base URL the failed request went to (``OPENAI_BASE_URL``, an Azure endpoint)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an error made without a request
+        return "(unknown URL)"
+    segments = url.path.split("/")
+    cut = next((i for i, s in enumerate(segments) if s in _ENDPOINTS), len(segments))
+    origin = f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+    return redact(origin + "/".join(segments[:cut]).rstrip("/"))
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost reason the connection failed (refused, no such host, timed out)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        nxt = exc.__cause__ or exc.__context__
+        assert nxt is not None
+        exc = nxt
+    text = redact(" ".join(str(exc).split()))
+    return text or type(exc).__name__

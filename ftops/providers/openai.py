@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -17,12 +18,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import openai
 from openai import DefaultHttpxClient, OpenAI
 
-from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename
-from ftops.providers.base import ChatReply, JobEvent
+from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename, sha256_from_filename
+from ftops.providers.base import ChatReply, JobEvent, JobRequest
 from ftops.providers.features import DOCUMENTED, PROBED, Features
 from ftops.providers.uploads import MULTIPART_THRESHOLD, PART_SIZE, check_sha256, upload_parts
+from ftops.recognise import Expected, label
 from ftops.spec import Provider
 from ftops.state import DEFAULT_PROVIDER, Actual, Job, JobError, RemoteFile, RemoteModel
 from ftops.stop import RequestBudget
@@ -35,6 +38,9 @@ FILES_PAGE = 10_000  # the API's maximum: one request for almost every account
 # Every emulator response names the provider whose behaviour (and calendar) it emulates.
 EMULATOR_HEADER = "x-ftops-emulator"
 T = TypeVar("T")
+# Azure's spelling of each training type (the spec writes them in lower case).
+TRAINING_TYPES = {"standard": "Standard", "globalstandard": "GlobalStandard",
+                  "developer": "Developer"}
 
 
 def make_client(provider: Provider, key: str, *, max_retries: int,
@@ -90,6 +96,8 @@ def to_job(obj: Any, provider: str = DEFAULT_PROVIDER) -> Job:
         error=error,
         metadata=dict(obj.metadata or {}),
         provider=provider,
+        # Not in OpenAI's job object; Azure shows the suffix the job was created with.
+        suffix=getattr(obj, "suffix", None) or getattr(obj, "user_provided_suffix", None),
     )
 
 
@@ -110,7 +118,7 @@ class Remote:
     def __init__(self, client: OpenAI, *, repo: str, provider: str = DEFAULT_PROVIDER,
                  features: Features | None = None,
                  adopted: Mapping[str, Mapping[str, str]] | None = None,
-                 provider_type: str = "openai") -> None:
+                 provider_type: str = "openai", expected: tuple[Expected, ...] = ()) -> None:
         self.client = client
         self.repo = repo
         self.provider = provider
@@ -118,11 +126,38 @@ class Remote:
         self.features = features or Features(provider)
         self.adopted = dict(adopted or {})  # job id -> the ftops labels it stands for
         self.emulates: str | None = None  # set by models(): the emulator's flavor, if it is one
+        # Recognising jobs without metadata (``ftops.recognise``): the declared models, the
+        # names of files seen (id -> name) and the fingerprint behind each fine-tuned model.
+        self.expected = expected
+        self._names: dict[str, str] = {}
+        self._trained: dict[str, str] = {}
+        self._recognising = threading.Lock()  # reads run in several threads at once
 
     # --- reads -------------------------------------------------------------------------------
     def files(self) -> tuple[RemoteFile, ...]:
         page = self.client.files.list(purpose=FINE_TUNE_PURPOSE, limit=FILES_PAGE, order="asc")
-        return tuple(_to_file(f, self.provider) for f in page)
+        found = tuple(_to_file(f, self.provider) for f in page)
+        with self._recognising:
+            self._names.update((f.id, f.filename) for f in found)
+        return found
+
+    def _file_sha(self, file_id: str) -> str | None:
+        """The sha256 a file's ftops name carries; a file not listed yet is looked up once."""
+        if file_id not in self._names:
+            try:
+                self._names[file_id] = self.client.files.retrieve(file_id).filename
+            except openai.NotFoundError:
+                self._names[file_id] = ""
+        return sha256_from_filename(self._names[file_id])
+
+    def _recognised(self, jobs: list[Job]) -> list[Job]:
+        """Jobs with the labels of the declared model each is recognised as, where the
+        provider may not have kept them."""
+        if not self.expected or self.features.capabilities.job_metadata == "yes":
+            return jobs
+        with self._recognising:
+            return list(label(jobs, self.expected, self._file_sha, repo=self.repo,
+                              trained=self._trained))
 
     def jobs(self) -> tuple[Job, ...]:
         """This repository's ftops jobs: one metadata-filtered listing, paginated (a whole
@@ -133,7 +168,7 @@ class Remote:
             lambda: list(self.client.fine_tuning.jobs.list(limit=JOBS_PAGE, metadata=wanted)),
             lambda: list(self.client.fine_tuning.jobs.list(limit=JOBS_PAGE)))
         # Filtered here too: an endpoint may ignore the filter rather than refuse it.
-        listed = [to_job(j, self.provider) for j in page]
+        listed = self._recognised([to_job(j, self.provider) for j in page])
         adopted = [self.job(job_id) for job_id, labels in sorted(self.adopted.items())
                    if labels.items() >= wanted.items()]
         adopted = [replace(j, metadata={**j.metadata, **self.adopted[j.id]}) for j in adopted]
@@ -153,7 +188,7 @@ class Remote:
             return found
 
         page = self.features.attempt("metadata_filter", lambda: newest(metadata=wanted), newest)
-        listed = (to_job(j, self.provider) for j in page)
+        listed = self._recognised([to_job(j, self.provider) for j in page])
         return tuple(j for j in listed if j.metadata.items() >= wanted.items())
 
     def models(self) -> tuple[RemoteModel, ...]:
@@ -256,22 +291,26 @@ class Remote:
             return whole()
         return self.features.attempt("uploads", parts, whole)
 
-    def create_job(self, *, model: str, training_file: str, validation_file: str | None,
-                   method: str, hyperparameters: Mapping[str, Any], suffix: str | None,
-                   seed: int | None, metadata: Mapping[str, str]) -> Job:
+    def create_job(self, request: JobRequest) -> Job:
+        method = request.method
         args: dict[str, Any] = {
-            "model": model,
-            "training_file": training_file,
-            "method": {"type": method, method: {"hyperparameters": dict(hyperparameters)}},
-            "metadata": dict(metadata),
+            "model": request.model,
+            "training_file": request.training_file,
+            "method": {"type": method,
+                       method: {"hyperparameters": dict(request.hyperparameters)}},
+            "metadata": dict(request.metadata),
         }
-        if validation_file:
-            args["validation_file"] = validation_file
-        if suffix:
-            args["suffix"] = suffix
-        if seed is not None:
-            args["seed"] = seed
-        return to_job(self.client.fine_tuning.jobs.create(**args), self.provider)
+        if request.validation_file:
+            args["validation_file"] = request.validation_file
+        if request.suffix:
+            args["suffix"] = request.suffix
+        if request.seed is not None:
+            args["seed"] = request.seed
+        if request.training_type:
+            args["extra_body"] = {"trainingType": TRAINING_TYPES[request.training_type]}
+        job = to_job(self.client.fine_tuning.jobs.create(**args), self.provider)
+        # What ftops sent, whether or not the provider keeps it: the job is known as ours.
+        return replace(job, metadata={**request.metadata, **job.metadata})
 
     def cancel_job(self, job_id: str) -> None:
         self.client.fine_tuning.jobs.cancel(job_id)

@@ -32,6 +32,7 @@ from ftops.providers import azure
 from ftops.providers import openai as openai_type
 from ftops.providers.features import Capabilities, Features
 from ftops.providers.openai import Remote
+from ftops.recognise import Expected
 from ftops.spec import Provider, ResolvedModel
 
 DEFAULT_KEY_ENV = {"openai": openai_type.KEY_ENV, "azure": azure.KEY_ENV}
@@ -55,11 +56,13 @@ class Connection:
     provider_type: str = "openai"
 
     def remote(self, repo: str, *,
-               adopted: Mapping[str, Mapping[str, str]] | None = None) -> Remote:
-        """The account behind this connection, as ``repo`` sees it."""
+               adopted: Mapping[str, Mapping[str, str]] | None = None,
+               expected: tuple[Expected, ...] = ()) -> Remote:
+        """The account behind this connection, as ``repo`` sees it; ``expected`` are the
+        declared models, to recognise jobs that came back without their metadata."""
         return Remote(self.client, repo=repo, provider=self.features.provider,
                       features=self.features, adopted=adopted,
-                      provider_type=self.provider_type)
+                      provider_type=self.provider_type, expected=expected)
 
 
 def _loopback(url: str | None) -> bool:
@@ -78,16 +81,22 @@ def make_client(provider: Provider, *, env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     variable = provider.api_key_env or DEFAULT_KEY_ENV[provider.type]
     key = env.get(variable)
+    url = provider.endpoint if provider.type == "azure" else provider.base_url
+    http_client = DefaultHttpxClient(trust_env=False) if _loopback(url) else None
+    if provider.type == "azure":
+        # auth: entra takes tokens from azure-identity, not a key from the environment.
+        key = None if provider.auth == "entra" else key
+        if key or provider.auth == "entra":
+            return azure.make_client(provider, key, max_retries=max_retries,
+                                     http_client=http_client)
     if not key:
         # The implicit default provider has no entry to name; a declared one is named.
         who = f" for provider {provider.name}" if provider.file else ""
         raise FtopsError(
             f"no API key{who}: {variable} is not set", path=provider.file, line=provider.line,
             hint=f"export {variable}, or try ftops with --emulator")
-    url = provider.endpoint if provider.type == "azure" else provider.base_url
-    http_client = DefaultHttpxClient(trust_env=False) if _loopback(url) else None
-    factory = azure.make_client if provider.type == "azure" else openai_type.make_client
-    return factory(provider, key, max_retries=max_retries, http_client=http_client)
+    return openai_type.make_client(provider, key, max_retries=max_retries,
+                                   http_client=http_client)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import io
 import math
 from dataclasses import dataclass
 
+from ftops.cost import format_usd
 from ftops.errors import FtopsError
 
 MAX_POINTS = 50
@@ -39,7 +40,7 @@ def loss_chart_markdown(
         f"| final train loss | {_number(rows[-1].train_loss) if rows else '—'} |\n"
         f"| final valid loss | {_number(valid[-1]) if valid else '—'} |\n"
         f"| trained tokens | {f'{trained_tokens:,}' if trained_tokens is not None else '—'} |\n"
-        f"| cost | {f'${cost_usd:,.2f}' if cost_usd is not None else '—'} |\n"
+        f"| cost | {format_usd(cost_usd) if cost_usd is not None else '—'} |\n"
     )
     if not rows:
         return f"No training metrics were reported for `{model_name}`.\n\n{table}"

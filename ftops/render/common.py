@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ftops.cost import format_usd
+from ftops.errors import Diagnostic
 from ftops.plan import STARTS_JOB, Action, ActionType, Plan
 
 MARK = {
@@ -46,7 +48,7 @@ def _size(size: int) -> str:
 
 def _cost(action: Action) -> str:
     cost = action.display.cost_usd
-    return "cost unknown" if cost is None else f"est. ${cost:.2f}"
+    return "cost unknown" if cost is None else f"est. {format_usd(cost)}"
 
 
 def details(action: Action) -> str:
@@ -88,7 +90,7 @@ def as_of_line(day: str) -> str:
 
 def cost_line(plan: Plan) -> str:
     unknown = any(a.action in STARTS_JOB and a.display.cost_usd is None for a in plan.actions)
-    return f"${plan.estimated_cost_usd:.2f}" + (" + unknown" if unknown else "")
+    return format_usd(plan.estimated_cost_usd) + (" + unknown" if unknown else "")
 
 
 def cell(value: Any) -> str:
@@ -101,3 +103,25 @@ def code(value: Any) -> str:
     return "`" + cell(short(value)).replace("`", "'") + "`"
 
 
+
+
+def notice_line(notice: Diagnostic) -> str:
+    """A notice on one line; a grouped one whose message does not name its models (a provider's
+    last day for new jobs) lists them, so each (provider, date) line says whom it is about."""
+    names = [p.subject.removeprefix("model.") for p in notice.places
+             if p.subject.startswith("model.")]
+    text = str(notice)
+    if names and not any(name in notice.message for name in names):
+        return f"{text} ({', '.join(sorted(names))})"
+    return text
+
+
+UNDECLARED = "undeclared"  # the code of the planner's notice of what only --prune shows
+
+
+def matches_line(plan: Plan) -> str:
+    """The end of a plan without changes: it matches the specs only if nothing undeclared is
+    left on the account (the planner's ``undeclared`` notice counts it)."""
+    if any(w.code == UNDECLARED for w in plan.warnings):
+        return "No changes to declared models and datasets; see the warning on what --prune shows."
+    return "No changes. The account matches the specs."

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from ftops.plan import Plan
-from ftops.render.common import MARK, as_of_line, cost_line, details, short, summary_line
+from ftops.render.common import (
+    MARK,
+    as_of_line,
+    cost_line,
+    details,
+    matches_line,
+    notice_line,
+    short,
+    summary_line,
+)
 
 
 def render_text(plan: Plan) -> str:
@@ -17,7 +26,7 @@ def render_text(plan: Plan) -> str:
         lines.extend(f"      {c.path}: {short(c.before)} -> {short(c.after)}"
                      for c in action.changes)
     if plan.warnings:
-        lines += ["", "Warnings:", *(f"  ! {w}" for w in plan.warnings)]
+        lines += ["", "Warnings:", *(f"  ! {notice_line(w)}" for w in plan.warnings)]
     if plan.errors:
         lines += ["", "Errors:", *(f"  x {e}" for e in plan.errors)]
     lines.append("")
@@ -26,7 +35,7 @@ def render_text(plan: Plan) -> str:
     elif plan.needs_attention:
         lines.append(f"No changes apply can make; {summary_line(plan)}.")
     else:
-        lines.append("No changes. The account matches the specs.")
+        lines.append(matches_line(plan))
     if plan.errors:
         lines.append(f"The plan has {len(plan.errors)} error(s); apply will refuse it.")
     return "\n".join(lines).lstrip("\n") + "\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ftops import catalog, gitinfo
 from ftops.errors import Diagnostic, FtopsError, SpecError
+from ftops.spec import azure
 from ftops.spec.reader import _Entry, _Problems, _read_file, _spec_files
 from ftops.spec.schema import (
     _HP_KEYS,
@@ -195,6 +196,9 @@ class _Resolver(_SectionResolver):
         ]
         info = catalog.load().model(base_model) if base_model else None
         ok.append(self.check_method_supported(entry, info))
+        provider = self.providers.get(value.provider)
+        ok.append(azure.check(self.problems, entry, provider, base_model,
+                              chained=parent is not None))
         training_path = paths["training"]
         # A broken entry or an unresolved parent is still checked, but never resolved.
         if not all(ok) or entry.broken or base_model is None or training_path is None:
@@ -383,6 +387,7 @@ class _Resolver(_SectionResolver):
             line=entry.line,
             key_lines={key: entry.line_of(key) for key in sorted(value.model_fields_set)},
             adopt=(value.adopt.job, value.adopt.fingerprint) if value.adopt else None,
+            **azure.resolved(entry, self.providers.get(value.provider)),
         )
 
 

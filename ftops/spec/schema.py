@@ -131,6 +131,18 @@ class _Adopt(_Strict):
     )
 
 
+_TrainingType = Literal["standard", "globalstandard", "developer"]
+
+
+class _Deploy(_Strict):
+    """Azure OpenAI: a deployment serving the trained model (billed by the hour)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$",
+                      description="The deployment name; calls use it as the model.")
+    sku: _TrainingType = Field("standard", description="The deployment type.")
+    capacity: int = Field(1, ge=1, le=10_000, description="Units of 1,000 tokens per minute.")
+
+
 class _Model(_Strict):
     """A fine-tuned model to train."""
 
@@ -161,6 +173,10 @@ class _Model(_Strict):
     adopt: _Adopt | None = Field(
         None, description="A job ftops did not create, adopted as this model's (`ftops import`)."
     )
+    training_type: _TrainingType | None = Field(
+        None, description="azure only: where the job runs (default: the provider's)."
+    )
+    deploy: _Deploy | None = Field(None, description="azure only: serve the trained model.")
 
 
 class _Eval(_Strict):
@@ -193,9 +209,26 @@ class _Provider(_Strict):
     organization: str | None = Field(None, min_length=1, description="openai type only.")
     project: str | None = Field(None, min_length=1, description="openai type only.")
     endpoint: str | None = Field(None, pattern=_URL_RE, description="azure type only.")
-    api_version: str | None = Field(None, min_length=1, description="azure type only.")
+    api_version: str | None = Field(
+        None, min_length=1,
+        description="azure type only: the older api-version dialect (default: the v1 API).",
+    )
     api_key_env: str | None = Field(
         None, pattern=_ENV_RE, description="The NAME of an environment variable holding the key."
+    )
+    auth: Literal["key", "entra"] = Field(
+        "key", description="azure type only: entra uses azure-identity's DefaultAzureCredential."
+    )
+    training_type: _TrainingType | None = Field(
+        None, description="azure type only: the models' default (globalstandard)."
+    )
+    subscription: str | None = Field(None, min_length=1, description="azure: for deployments.")
+    resource_group: str | None = Field(None, min_length=1, description="azure: for deployments.")
+    account: str | None = Field(
+        None, min_length=1, description="azure: the Azure OpenAI resource, for deployments."
+    )
+    management_url: str | None = Field(
+        None, pattern=_URL_RE, description="azure: default https://management.azure.com."
     )
 
 

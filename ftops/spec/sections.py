@@ -17,6 +17,10 @@ from ftops.spec.reader import _Entry, _Problems
 from ftops.spec.schema import _SINGULAR, DEFAULT_PROVIDER, _Eval, _Provider
 from ftops.spec.types import Dataset, Eval, Provider
 
+# Keys only a provider of type azure takes.
+AZURE_ONLY = ("auth", "training_type", "subscription", "resource_group", "account",
+              "management_url")
+
 
 class _SectionResolver:
     """Resolves datasets, providers and evals entry by entry, reporting what is wrong with each."""
@@ -96,11 +100,12 @@ class _SectionResolver:
     def provider(self, entry: _Entry) -> None:
         value: _Provider = entry.value
         azure = value.type == "azure"
-        wrong = ["base_url", "organization", "project"] if azure else ["endpoint", "api_version"]
-        needed = ["endpoint", "api_version"] if azure else []
+        wrong = (["base_url", "organization", "project"] if azure
+                 else ["endpoint", "api_version", *AZURE_ONLY])
+        needed = ["endpoint"] if azure else []
         ok = not entry.broken
         for key in wrong:
-            if getattr(value, key) is not None:
+            if key in value.model_fields_set:
                 self.problems.at(
                     entry, (key,), f"not used by providers of type {value.type}", "invalid_value"
                 )
@@ -123,6 +128,12 @@ class _SectionResolver:
                 entry.line,
                 value.organization,
                 value.project,
+                value.auth,
+                value.training_type,
+                value.subscription,
+                value.resource_group,
+                value.account,
+                value.management_url,
             )
 
     def eval(self, entry: _Entry) -> None:

@@ -50,6 +50,13 @@ class Provider:
     line: int | None
     organization: str | None = None
     project: str | None = None
+    # azure only: Entra ID or a key; where jobs run; where deployments are managed.
+    auth: str = "key"
+    training_type: str | None = None
+    subscription: str | None = None
+    resource_group: str | None = None
+    account: str | None = None
+    management_url: str | None = None
 
 
 @dataclass(frozen=True)
