@@ -17,86 +17,29 @@ once what is in flight has returned, ``Interrupted`` goes up to the command.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import openai
 from typing_extensions import Unpack  # typing.Unpack is 3.11+; ftops supports 3.10
 
-from ftops import drift
+from ftops.deploying import deploy_all
 from ftops.errors import FtopsError, RemoteError
 from ftops.follow import Report, follow
-from ftops.identity import dataset_filename, sha256_from_filename
+from ftops.identity import dataset_filename
+from ftops.mend import Outcome, dedupe_files, dedupe_jobs, ignore_missing, oldest_first
 from ftops.pipeline import Create, Pipeline
 from ftops.plan import Action, ActionType, Kind, Plan
 from ftops.providers import JobRequest, Remote
 from ftops.providers.uploads import UploadSizes
-from ftops.state import Actual, Job, RemoteFile
+from ftops.state import Job, RemoteFile
 from ftops.stop import RequestBudget, cooperating
 
 FileIds = dict[tuple[str, str], str]  # (provider, sha256) -> file id
-
-
-@dataclass
-class Outcome:
-    """What one apply did; ``deferred`` is left for the next apply, ``failed`` is an error."""
-
-    uploaded: list[str] = field(default_factory=list)
-    reused: list[str] = field(default_factory=list)
-    started: dict[str, str] = field(default_factory=dict)  # model -> job id
-    deduplicated: list[str] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
-    deferred: dict[str, str] = field(default_factory=dict)  # model -> reason
-    failed: dict[str, str] = field(default_factory=dict)  # model -> error
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-
-_Listed = TypeVar("_Listed", RemoteFile, Job)
-
-
-def _oldest_first(items: list[_Listed]) -> list[_Listed]:
-    return sorted(items, key=lambda x: (x.created_at, x.id))
-
-
-def dedupe_files(remote: Remote, files: tuple[RemoteFile, ...], sha256: str, size: int,
-                 outcome: Outcome, budget: RequestBudget | None = None) -> RemoteFile | None:
-    """Keep the oldest file carrying this dataset; delete the rest. Returns the kept one."""
-    name = dataset_filename(sha256)
-    same = _oldest_first([f for f in files if f.filename == name and f.bytes == size])
-    for extra in same[1:]:
-        _ignore_missing(partial(remote.delete_file, extra.id), budget)
-        outcome.deduplicated.append(f"file {extra.id} (duplicate of {same[0].id})")
-    return same[0] if same else None
-
-
-def dedupe_jobs(remote: Remote, jobs: tuple[Job, ...], fingerprint: str,
-                outcome: Outcome, budget: RequestBudget | None = None) -> Job | None:
-    """Keep the oldest live-or-succeeded job of a fingerprint; cancel every other live one."""
-    mine = [j for j in jobs if j.metadata.get("ftops_fingerprint") == fingerprint]
-    keepers = _oldest_first([j for j in mine if j.live or j.status == "succeeded"])
-    if not keepers:
-        return None
-    for extra in keepers[1:]:
-        if extra.live:
-            _ignore_missing(partial(remote.cancel_job, extra.id), budget)
-            outcome.deduplicated.append(f"job {extra.id} (duplicate of {keepers[0].id})")
-    return keepers[0]
-
-
-def _ignore_missing(call: Callable[[], object], budget: RequestBudget | None = None) -> None:
-    """Deleting or cancelling what another apply already removed is success, not an error."""
-    with contextlib.suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
-        budget.call(call) if budget else call()
 
 
 @dataclass(frozen=True)
@@ -106,26 +49,6 @@ class _JobCreated:
     job: Job | None = None
     refused: str | None = None  # the provider refused for now (e.g. too many active jobs)
     file_ids: FileIds = field(default_factory=dict)  # the copies kept that it trained on
-
-
-def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outcome,
-                    budget: RequestBudget | None = None) -> None:
-    """Remove duplicates an earlier crash or race left behind (no requests when there are none)."""
-    for provider, remote in remotes.items():
-        files = tuple(f for f in actual.files if f.provider == provider)
-        counts = Counter((f.filename, f.bytes) for f in files)
-        for (filename, size), count in counts.items():
-            sha = sha256_from_filename(filename)
-            if count > 1 and sha is not None:
-                dedupe_files(remote, files, sha, size, outcome, budget)
-        calendar = remote.calendar()  # a job whose model was deleted is no duplicate to keep
-        jobs = tuple(j for j in actual.jobs if j.provider == provider
-                     and not drift.model_deleted(actual, j, calendar))
-        kept = Counter(j.metadata.get("ftops_fingerprint") for j in jobs
-                       if j.live or j.status == "succeeded")
-        for fingerprint, count in kept.items():
-            if count > 1 and fingerprint is not None:
-                dedupe_jobs(remote, jobs, fingerprint, outcome, budget)
 
 
 class Executor:
@@ -294,7 +217,7 @@ class Executor:
         found: FileIds = {}
         for ref in filter(None, (training.training, training.validation)):
             name = dataset_filename(ref.sha256)
-            same = _oldest_first([f for f in files if f.filename == name])
+            same = oldest_first([f for f in files if f.filename == name])
             if same:
                 found[(action.provider, ref.sha256)] = same[0].id
         return found
@@ -332,9 +255,10 @@ class Executor:
         """On a worker: the prune, in a slot; returns the line for ``Outcome.pruned``."""
         remote = self.remote(action.provider)
         remove = {Kind.JOB: remote.cancel_job, Kind.FILE: remote.delete_file,
-                  Kind.FINE_TUNED_MODEL: remote.delete_model}.get(action.kind)
+                  Kind.FINE_TUNED_MODEL: remote.delete_model,
+                  Kind.DEPLOYMENT: remote.undeploy}.get(action.kind)
         if remove is not None:
-            _ignore_missing(partial(remove, action.name), self.budget)
+            ignore_missing(partial(remove, action.name), self.budget)
         return f"{action.action.value} {action.address}"
 
     # --- the whole plan -------------------------------------------------------------------------
@@ -347,6 +271,11 @@ class Executor:
             self.upload_all(pool, [a for a in self.plan.actions
                                    if a.action is ActionType.UPLOAD])
             self._run_models(pool, followers)
+            deployed, deferred, failed = deploy_all(self.plan, self.remote, pool, self.budget,
+                                                    self.model_ids)
+            self.outcome.deployed += deployed
+            self.outcome.deferred.update(deferred)
+            self.outcome.failed.update(failed)
             prunes = [a for a in self.plan.actions
                       if a.action in (ActionType.CANCEL, ActionType.DELETE)]
             for future in [pool.submit(self.prune, a) for a in prunes]:

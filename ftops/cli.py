@@ -105,8 +105,9 @@ def schema_command() -> None:
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed for ids and faults: the same requests see the same faults.")
 @click.option("--flavor", default="openai", show_default=True,
-              type=click.Choice(["openai", "azure"]),
-              help="API dialect: OpenAI's /v1, or Azure OpenAI's /openai with api-version.")
+              type=click.Choice(["openai", "azure", "nebius", "together", "fireworks"]),
+              help="API dialect: OpenAI's /v1, Azure OpenAI's /openai with api-version, "
+                   "Nebius Token Factory's /v1, Together AI's or Fireworks AI's API.")
 @click.option("--no-metadata-filter", is_flag=True,
               help="Refuse the metadata filter on job listing (400), as some endpoints do.")
 @click.option("--log-size", default=10_000, show_default=True, type=click.IntRange(min=0),
@@ -222,6 +223,8 @@ def apply_command(specs_dir: Path, auto_approve: bool, **options: Any) -> None:
     outcome = run.outcome
     for line in outcome.deduplicated:
         click.echo(f"removed duplicate {line}")
+    for line in outcome.deployed:
+        click.echo(line)
     for name, reason in sorted(outcome.deferred.items()):
         click.echo(f"model {name}: not started: {reason}")
     for name, error in sorted(outcome.failed.items()):

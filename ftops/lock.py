@@ -23,7 +23,7 @@ from ftops import drift
 from ftops.atomic import write_atomic
 from ftops.errors import FtopsError
 from ftops.identity import fingerprints
-from ftops.state import DEFAULT_PROVIDER, Actual, Desired
+from ftops.state import DEFAULT_PROVIDER, Actual, Desired, ResolvedModel
 
 LOCK_VERSION = 1
 HEADER = (
@@ -32,7 +32,8 @@ HEADER = (
     "# Do not edit by hand: it is rebuilt from the account on every apply.\n"
 )
 _REQUIRED = ("fingerprint", "job_id", "status")
-_OPTIONAL = ("fine_tuned_model", "trained_tokens", "provider", "retired", "deleted")
+_OPTIONAL = ("fine_tuned_model", "trained_tokens", "provider", "retired", "deleted",
+             "deployment")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class LockedModel:
     provider: str = DEFAULT_PROVIDER
     retired: str | None = None  # ISO day its base shut down: the model no longer answers
     deleted: bool = False  # the fine-tuned model was deleted from the account
+    # Azure: the deployment that serves it, {name, model_id, sku}; applications call the name.
+    deployment: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -60,6 +63,8 @@ class LockedModel:
             out["retired"] = self.retired
         if self.deleted:  # written only when true: unmarked entries read as they always did
             out["deleted"] = True
+        if self.deployment:
+            out["deployment"] = dict(self.deployment)
         return out
 
 
@@ -103,10 +108,19 @@ def update_lock(lock: Lock, desired: Desired, actual: Actual,
                 provider=job.provider,
                 retired=retired.get(name),
                 deleted=drift.model_deleted(actual, job, model.provider_type),
+                deployment=_deployment(model, actual),
             )
         elif name in lock.models:
             models[name] = lock.models[name]
     return replace(lock, models=models)
+
+
+def _deployment(model: ResolvedModel, actual: Actual) -> dict[str, Any] | None:
+    """The model's declared deployment as the account has it, once Azure has made it."""
+    found = actual.deployment(model.provider, model.deploy.name) if model.deploy else None
+    if found is None or found.state != "Succeeded":
+        return None
+    return {"name": found.name, "model_id": found.model, "sku": found.sku}
 
 
 def dump_lock(lock: Lock) -> str:
@@ -188,5 +202,7 @@ def read_lock(path: Path) -> Lock:
             provider=entry.get("provider", DEFAULT_PROVIDER),
             retired=entry.get("retired"),
             deleted=entry.get("deleted", False),
+            deployment=entry.get("deployment") if isinstance(entry.get("deployment"), dict)
+            else None,
         )
     return Lock(models=models, aliases=aliases)

@@ -38,6 +38,8 @@ class ActionType(str, Enum):
     RETIRED = "retired"  # trained, but its base has shut down: the model no longer answers
     CANCEL = "cancel"
     DELETE = "delete"
+    DEPLOY = "deploy"  # create a deployment serving the model (Azure)
+    REDEPLOY = "redeploy"  # point a deployment at the model's current fine-tuned model
 
 
 class Kind(str, Enum):
@@ -46,13 +48,15 @@ class Kind(str, Enum):
     FILE = "file"
     JOB = "job"
     FINE_TUNED_MODEL = "fine_tuned_model"
+    DEPLOYMENT = "deployment"
 
 
 # Actions that start a training job (now, or for ``blocked`` once the parent succeeds).
 STARTS_JOB = frozenset({ActionType.TRAIN, ActionType.REPLACE, ActionType.RETRY,
                         ActionType.RETRAIN, ActionType.BLOCKED})
 # Actions that change the account; ok and pending only report.
-CHANGES = STARTS_JOB | {ActionType.UPLOAD, ActionType.CANCEL, ActionType.DELETE}
+CHANGES = STARTS_JOB | {ActionType.UPLOAD, ActionType.CANCEL, ActionType.DELETE,
+                        ActionType.DEPLOY, ActionType.REDEPLOY}
 # What ``--detailed-exitcode`` reports as 2: changes, and drift that apply cannot mend.
 NEEDS_ATTENTION = CHANGES | {ActionType.RETIRED}
 
@@ -91,6 +95,26 @@ class Upload:
     def from_dict(cls, raw: Mapping[str, Any]) -> Upload:
         return cls(path=raw["path"], sha256=raw["sha256"], size=raw["size"],
                    filename=raw["filename"], datasets=tuple(raw["datasets"]))
+
+
+@dataclass(frozen=True)
+class DeployRef:
+    """What a deployment action makes ``name`` serve: ``model``'s fine-tuned model, known
+    (``model_id``) or, while it trains, None until its job succeeds."""
+
+    model: str  # the declared model
+    model_id: str | None
+    sku: str
+    capacity: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "model_id": self.model_id, "sku": self.sku,
+                "capacity": self.capacity}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> DeployRef:
+        return cls(model=raw["model"], model_id=raw["model_id"], sku=raw["sku"],
+                   capacity=raw["capacity"])
 
 
 @dataclass(frozen=True)
@@ -203,6 +227,7 @@ class Action:
     depends_on: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
     display: Display = field(default_factory=Display)
+    deploy: DeployRef | None = None
 
     @property
     def address(self) -> str:
@@ -210,7 +235,7 @@ class Action:
         return base if self.provider == DEFAULT_PROVIDER else f"{base}[{self.provider}]"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "action": self.action.value,
             "kind": self.kind.value,
             "name": self.name,
@@ -223,6 +248,9 @@ class Action:
             "changes": [c.to_dict() for c in self.changes],
             "display": self.display.to_dict(),
         }
+        if self.deploy:  # only deployments carry it: every other action hashes as before
+            out["deploy"] = self.deploy.to_dict()
+        return out
 
     def decisive(self) -> dict[str, Any]:
         """What apply would act on: no display fields, no provenance metadata."""
@@ -248,6 +276,7 @@ class Action:
             depends_on=tuple(raw["depends_on"]),
             changes=tuple(Change.from_dict(c) for c in raw["changes"]),
             display=Display.from_dict(raw["display"]),
+            deploy=DeployRef.from_dict(raw["deploy"]) if raw.get("deploy") else None,
         )
 
 

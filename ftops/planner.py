@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ftops import checks, drift
 from ftops.changes import diff, job_changes, job_error, labels
+from ftops.deploys import deploy_actions, undeclared_deployments
 from ftops.errors import Diagnostic, FtopsError
 from ftops.identity import (
     FINE_TUNE_PURPOSE,
@@ -93,14 +94,17 @@ class _Planner:
     def run(self, *, prune: bool, allow_delete_models: bool, pinned: bool) -> Plan:
         needed = self._needed_datasets()
         models = self._model_actions(needed)
+        models += deploy_actions(self.desired, self.actual, {a.name: a for a in models})
         uploads = [self._upload(n) for key, n in needed.items()
                    if n.file is None and key in self.wanted_uploads]
         pruned = self._prune(needed, allow_delete_models, prune=prune)
         self.warnings += self.calendar.warnings(self.retired)
         self.warnings += self.calendar.alias_warnings(self.aliases, self.retired)
         self.errors += self.calendar.errors()
+        undeployed = [a for a in pruned if a.kind == Kind.DEPLOYMENT]  # shown first
         return Plan(
-            actions=(*uploads, *models, *pruned),
+            actions=(*undeployed, *uploads, *models,
+                     *(a for a in pruned if a.kind != Kind.DEPLOYMENT)),
             warnings=_sorted_notices(self.warnings),
             errors=_sorted_notices(self.errors),
             inputs=self._inputs(needed, prune=prune, allow_delete_models=allow_delete_models),
@@ -324,6 +328,7 @@ class _Planner:
         actions, warnings = prune_actions(self.desired, self.actual, self.jobs, self.fingerprints,
                                           needed_files,
                                           allow_delete_models=allow_delete_models or not prune)
+        actions += undeclared_deployments(self.desired, self.actual, self.jobs)
         if not prune:  # nothing removed; the plan only counts what --prune would show
             self.warnings += undeclared_notice(actions)
             return []

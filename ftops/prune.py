@@ -80,7 +80,7 @@ def _gone(job: Job) -> str:
 
 
 _NOUNS = {Kind.JOB: "live job", Kind.FILE: "dataset file",
-          Kind.FINE_TUNED_MODEL: "fine-tuned model"}
+          Kind.FINE_TUNED_MODEL: "fine-tuned model", Kind.DEPLOYMENT: "deployment"}
 
 
 def undeclared_notice(candidates: list[Action]) -> list[Diagnostic]:

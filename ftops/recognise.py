@@ -70,6 +70,8 @@ def _shown_suffix(job: Job) -> tuple[bool, str | None]:
 
 
 def _same_number(a: HyperValue | None, b: HyperValue) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):  # a flag (Nebius' lora) is no number
+        return a is b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return not isinstance(a, bool) and float(a) == float(b)
     return a == b

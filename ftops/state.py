@@ -224,6 +224,11 @@ class Actual:
     files: tuple[RemoteFile, ...] = ()
     jobs: tuple[Job, ...] = ()
     models: tuple[RemoteModel, ...] = ()
+    deployments: tuple[Deployment, ...] = ()  # Azure's, where the provider manages them
+
+    def deployment(self, provider: str, name: str) -> Deployment | None:
+        return next((d for d in self.deployments if d.provider == provider and d.name == name),
+                    None)
 
     def models_named(self, provider: str) -> Mapping[str, tuple[RemoteModel, ...]]:
         """``provider``'s /models listing by id: a lookup where a scan of the listing per

@@ -207,7 +207,7 @@ def test_fresh_account_uploads_then_trains() -> None:
     assert train.training.metadata["ftops_model"] == "bot"
     assert p.summary == {"upload": 2, "train": 1, "replace": 0, "retry": 0, "retrain": 0,
                          "blocked": 0, "pending": 0, "ok": 0, "retired": 0, "cancel": 0,
-                         "delete": 0}
+                         "delete": 0, "deploy": 0, "redeploy": 0}
     assert p.estimated_cost_usd == 1.25
     assert p.has_changes
     assert p.warnings == () and p.errors == ()

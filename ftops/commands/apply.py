@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ftops import evals, github, gitinfo, lock, plandiff, render, stop
-from ftops.apply import Executor, Outcome, mend_duplicates
+from ftops.apply import Executor
 from ftops.commands import session
 from ftops.commands.reports import (
     code_or_dash,
@@ -34,6 +34,7 @@ from ftops.commands.reports import (
 )
 from ftops.errors import FtopsError, StalePlanError
 from ftops.github import ActionsContext
+from ftops.mend import Outcome, mend_duplicates
 from ftops.plan import Plan
 from ftops.project import LOCK_FILE, Project, check_clean, load_project
 from ftops.providers import Remote

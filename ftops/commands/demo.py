@@ -22,11 +22,11 @@ import git
 import yaml
 
 from ftops import catalog, clock, render
-from ftops.apply import Outcome
 from ftops.commands import session
 from ftops.commands.apply import ApplyOptions, apply_plan
 from ftops.errors import FtopsError
 from ftops.lock import Lock
+from ftops.mend import Outcome
 from ftops.project import load_project
 from ftops.validate import validate
 

@@ -4,14 +4,25 @@ the provider layer never starts servers."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+from urllib.request import ProxyHandler, Request, build_opener
 
 from ftops import providers
 from ftops.providers import Connection
 from ftops.spec import Provider
 from ftops.state import DEFAULT_PROVIDER
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken
+
+    from ftops.emulator import Emulator
 
 EMULATOR_KEY = "sk-emulator"  # the embedded emulator accepts any key; this one is not secret
 
@@ -43,10 +54,33 @@ def connections(declared: Iterable[Provider], names: Iterable[str], *,
             server = stack.enter_context(Emulator(
                 state_path=state, job_seconds=job_seconds,
                 flavor="azure" if p.type == "azure" else "openai", azure_rules=True))
-            local = Provider(p.name, p.type, None if p.type == "azure" else server.base_url,
-                             server.url if p.type == "azure" else None, p.api_version,
-                             "FTOPS_EMULATOR_KEY", p.file, p.line)
+            local = replace(p, base_url=None if p.type == "azure" else server.base_url,
+                            endpoint=server.url if p.type == "azure" else None,
+                            api_key_env="FTOPS_EMULATOR_KEY", auth="key",
+                            management_url=server.management_url if p.type == "azure" else None)
             client = providers.make_client(local, env={"FTOPS_EMULATOR_KEY": EMULATOR_KEY},
                                            max_retries=max_retries)
-            out[p.name] = providers.connection(p, client)
+            manager = (providers.management(local, partial(_EmulatorCredential, server))
+                       if providers.manages(local) else None)
+            out[p.name] = providers.connection(p, client, manager)
         yield out
+
+
+class _EmulatorCredential:
+    """Entra tokens from the embedded emulator's own token endpoint, for its management
+    plane: azure-identity's credentials read their endpoint from the process environment,
+    which ``--emulator`` leaves alone."""
+
+    def __init__(self, server: Emulator) -> None:
+        self._source = server.entra_environment()
+
+    def get_token(self, *scopes: str, **_options: Any) -> AccessToken:
+        from azure.core.credentials import AccessToken
+
+        query = urlencode({"api-version": "2019-08-01", "resource": scopes[0]})
+        request = Request(f"{self._source['IDENTITY_ENDPOINT']}?{query}",
+                          headers={"X-IDENTITY-HEADER": self._source["IDENTITY_HEADER"]})
+        # No proxy: the emulator listens on this machine.
+        with build_opener(ProxyHandler({})).open(request, timeout=10) as answer:
+            body = json.load(answer)
+        return AccessToken(body["access_token"], int(body["expires_on"]))

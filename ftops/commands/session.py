@@ -14,7 +14,7 @@ from ftops.errors import FtopsError
 from ftops.plan import Plan
 from ftops.project import LOCK_FILE, Project
 from ftops.providers import Remote
-from ftops.state import DEFAULT_PROVIDER, Actual, Job, RemoteFile, RemoteModel
+from ftops.state import DEFAULT_PROVIDER, Actual
 from ftops.stop import RequestBudget
 
 
@@ -40,15 +40,11 @@ def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
 
 def read_actual(remotes: Mapping[str, Remote], budget: RequestBudget | None = None) -> Actual:
     """Every account's state; within an apply, its requests hold slots of the run's budget."""
-    files: list[RemoteFile] = []
-    jobs: list[Job] = []
-    models: list[RemoteModel] = []
-    for remote in remotes.values():
-        actual = remote.read(budget)
-        files += actual.files
-        jobs += actual.jobs
-        models += actual.models
-    return Actual(files=tuple(files), jobs=tuple(jobs), models=tuple(models))
+    parts = [remote.read(budget) for remote in remotes.values()]
+    return Actual(files=tuple(f for a in parts for f in a.files),
+                  jobs=tuple(j for a in parts for j in a.jobs),
+                  models=tuple(m for a in parts for m in a.models),
+                  deployments=tuple(d for a in parts for d in a.deployments))
 
 
 def make_plan(project: Project, remotes: Mapping[str, Remote], *, prune: bool = False,

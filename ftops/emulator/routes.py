@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
-from ftops.emulator import azure, azure_jobs, chat, deployments, files, jobs, models
+from ftops.emulator import (
+    azure,
+    azure_jobs,
+    chat,
+    deployments,
+    files,
+    fireworks,
+    jobs,
+    models,
+    nebius,
+    together,
+)
 from ftops.emulator.common import ApiError, Ctx, Handler, Reply, http_error, http_message
 
 Admit = Callable[[Request, Callable[[str], bool]], None]  # (request, is this Entra token ours)
@@ -176,4 +187,7 @@ AZURE_VERSIONED = Surface(
     azure_rules=None,
 )
 AZURE = Flavour("/openai", (ARM, AZURE_V1, AZURE_VERSIONED))
-FLAVORS: dict[str, Flavour] = {"openai": OPENAI, "azure": AZURE}
+NEBIUS = Flavour("/v1", (Surface("/v1", tuple(Route(*row) for row in nebius.ROUTES),
+                                 _plain(nebius.admit), nebius.unknown_url, nebius.http_error),))
+FLAVORS: dict[str, Flavour] = {"openai": OPENAI, "azure": AZURE, "nebius": NEBIUS,
+                             "together": together.flavour(), "fireworks": fireworks.flavour()}

@@ -92,7 +92,8 @@ class Emulator:
         if job_seconds < 0 or latency_ms < 0:
             raise FtopsError("job seconds and latency must not be negative")
         if flavor not in FLAVORS:
-            raise FtopsError(f"unknown emulator flavor '{flavor}'", hint="use openai or azure")
+            raise FtopsError(f"unknown emulator flavor '{flavor}'",
+                             hint="use openai, azure, nebius, together or fireworks")
         # The calendar reads FTOPS_TODAY on every request; a malformed value is refused here,
         # at start-up, rather than as a 500 on the first request that consults the day.
         ftops_clock.today()

@@ -99,6 +99,7 @@ class JobRec:
     trained_tokens: int | None = None
     result_files: tuple[str, ...] = ()
     training_type: str | None = None  # Azure's trainingType; set: the job follows Azure's rules
+    model_name: str | None = None  # the fine-tuned model id, where a dialect names it itself
 
 
 @dataclass(frozen=True)

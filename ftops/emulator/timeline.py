@@ -209,6 +209,8 @@ def results_csv(job: JobRec) -> bytes:
 
 
 def fine_tuned_model_id(job: JobRec) -> str:
+    if job.model_name:  # named by its dialect at creation (``nebius_jobs``)
+        return job.model_name
     if job.training_type:  # created under Azure's rules: <base>.ft-<hex>[-<suffix>]
         return f"{job.root_model}.ft-{job.model_key}" + (f"-{job.suffix}" if job.suffix else "")
     return f"ft:{job.root_model}:{job.org_slug}:{job.suffix or ''}:{job.model_key}"

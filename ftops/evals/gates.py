@@ -33,6 +33,15 @@ def trained_id(locked: lock.Lock, name: str) -> str | None:
     return entry.fine_tuned_model
 
 
+def served_as(locked: lock.Lock, name: str) -> str | None:
+    """What a call names to reach the model: on Azure, the deployment serving it."""
+    entry = locked.models.get(name)
+    deployment = entry.deployment if entry else None
+    if deployment and entry and deployment.get("model_id") == entry.fine_tuned_model:
+        return str(deployment["name"])
+    return None
+
+
 def gate_reasons(spec: Eval, candidate: float, comparison: float | None,
                  label: str | None) -> tuple[str, ...]:
     reasons = []
@@ -72,14 +81,15 @@ def evaluate_model(project: Project, remotes: Mapping[str, Account], locked: loc
     examples = load_examples(dataset.path)
     cache_dir = project.root / CACHE_DIR
 
-    def scored(provider: str, model_id: str) -> Scored:
+    def scored(provider: str, model_id: str, call_as: str | None = None) -> Scored:
         remote = remotes.get(provider)
         if remote is None:
             raise FtopsError(f"no provider {provider!r} is configured")
-        run = run_model(remote, model_id, examples, sha, cache_dir=cache_dir, parallel=parallel)
+        run = run_model(remote, model_id, examples, sha, cache_dir=cache_dir, parallel=parallel,
+                        call_as=call_as)
         return score(run, examples, spec.checks, spec.schemas)
 
-    candidate = scored(model.provider, model_id)
+    candidate = scored(model.provider, model_id, served_as(locked, model.name))
     comparison, label = None, None
     if spec.compare_with == "base":
         comparison, label = scored(model.provider, model.base_model), "base"
@@ -90,7 +100,8 @@ def evaluate_model(project: Project, remotes: Mapping[str, Account], locked: loc
             raise FtopsError(f"eval {spec.name} compares with model {spec.compare_with}, which "
                              "has no trained model yet", path=spec.file, line=spec.line,
                              hint="train it first (`ftops apply --wait`)")
-        comparison, label = scored(other.provider, other_id), spec.compare_with
+        comparison = scored(other.provider, other_id, served_as(locked, spec.compare_with))
+        label = spec.compare_with
     return EvalResult(
         model=model.name, eval=spec.name, dataset_sha256=sha, checks=spec.checks,
         examples=len(examples), candidate=candidate, comparison=comparison,

@@ -26,8 +26,9 @@ def _cache_path(cache_dir: Path, provider: str, model_id: str, dataset_sha256: s
 
 
 def run_model(remote: Account, model_id: str, examples: Sequence[Example], dataset_sha256: str,
-              *, cache_dir: Path, parallel: int = 4) -> Run:
-    """``model_id``'s replies to every example: from the cache, else one request per example."""
+              *, cache_dir: Path, parallel: int = 4, call_as: str | None = None) -> Run:
+    """``model_id``'s replies to every example: from the cache, else one request per example
+    (naming ``call_as`` where the model answers under another name: an Azure deployment)."""
     path = _cache_path(cache_dir, remote.provider, model_id, dataset_sha256)
     if path.exists():
         try:
@@ -40,7 +41,7 @@ def run_model(remote: Account, model_id: str, examples: Sequence[Example], datas
     patient = remote.with_retries(RETRIES)
 
     def ask(example: Example) -> ChatReply:
-        return patient.chat(model_id, list(example.prompt), seed=SEED)
+        return patient.chat(call_as or model_id, list(example.prompt), seed=SEED)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         replies = list(pool.map(ask, examples))

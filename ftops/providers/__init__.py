@@ -23,6 +23,8 @@ from ftops.providers.registry import (
     connections,
     kind,
     make_client,
+    management,
+    manages,
 )
 from ftops.providers.uploads import MULTIPART_THRESHOLD, PART_SIZE
 
@@ -50,5 +52,7 @@ __all__ = [
     "connections",
     "kind",
     "make_client",
+    "management",
+    "manages",
     "to_job",
 ]

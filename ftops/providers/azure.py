@@ -16,6 +16,7 @@ from collections.abc import Callable
 from openai import AzureOpenAI, DefaultHttpxClient, OpenAI
 
 from ftops.errors import UsageError
+from ftops.providers.deployments import EXTRA_HINT
 from ftops.providers.features import Capabilities
 from ftops.spec import Provider
 
@@ -25,7 +26,6 @@ KEY_ENV = "AZURE_OPENAI_API_KEY"
 # jobs by what they show when they come back without it (``ftops.recognise``).
 CAPABILITIES = Capabilities(metadata_filter="no", uploads="probe", job_metadata="probe")
 SCOPE = "https://cognitiveservices.azure.com/.default"
-EXTRA_HINT = "pip install 'ftops[azure]'"
 
 
 def v1_url(endpoint: str) -> str:

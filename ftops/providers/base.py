@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ftops.state import Actual, Job, RemoteFile, RemoteModel
+from ftops.state import Actual, Deployment, Job, RemoteFile, RemoteModel
 from ftops.stop import RequestBudget
 
 
@@ -70,6 +70,10 @@ class Account(Protocol):
 
     def models(self) -> tuple[RemoteModel, ...]: ...
 
+    def deployments(self) -> tuple[Deployment, ...]:
+        """What serves models (Azure); () where the provider has no deployments."""
+        ...
+
     def recent_jobs(self, since: int) -> tuple[Job, ...]:
         """This repository's jobs created at or after ``since`` (unix seconds)."""
         ...
@@ -114,3 +118,9 @@ class Account(Protocol):
     def delete_file(self, file_id: str) -> None: ...
 
     def delete_model(self, model_id: str) -> None: ...
+
+    def deploy(self, name: str, model: str, sku: str, capacity: int) -> Deployment:
+        """Create or update a deployment; returns once it serves ``model``."""
+        ...
+
+    def undeploy(self, name: str) -> None: ...

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ftops.errors import RemoteError, UsageError, env_secrets, redact
-from ftops.providers.azure import EXTRA_HINT
 from ftops.spec import Provider
 from ftops.state import Deployment
 
@@ -34,6 +33,7 @@ if TYPE_CHECKING:  # the azure extra may be absent at run time; mypy reads its t
     from azure.mgmt.cognitiveservices import models as arm
 
 ARM_URL = "https://management.azure.com"
+EXTRA_HINT = "pip install 'ftops[azure]'"
 # ARM's spelling of each sku, keyed by the spec's (lower case).
 ARM_SKUS = {"standard": "Standard", "globalstandard": "GlobalStandard", "developer": "Developer"}
 FINE_TUNED_VERSION = "1"  # a fine-tuned model deploys as its full id, version 1

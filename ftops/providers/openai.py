@@ -21,13 +21,23 @@ from typing import Any, TypeVar
 import openai
 from openai import DefaultHttpxClient, OpenAI
 
+from ftops.errors import RemoteError
 from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename, sha256_from_filename
 from ftops.providers.base import ChatReply, JobEvent, JobRequest
+from ftops.providers.deployments import Deployments
 from ftops.providers.features import DOCUMENTED, PROBED, Features
 from ftops.providers.uploads import MULTIPART_THRESHOLD, PART_SIZE, check_sha256, upload_parts
 from ftops.recognise import Expected, label
 from ftops.spec import Provider
-from ftops.state import DEFAULT_PROVIDER, Actual, Job, JobError, RemoteFile, RemoteModel
+from ftops.state import (
+    DEFAULT_PROVIDER,
+    Actual,
+    Deployment,
+    Job,
+    JobError,
+    RemoteFile,
+    RemoteModel,
+)
 from ftops.stop import RequestBudget
 
 KEY_ENV = "OPENAI_API_KEY"
@@ -118,7 +128,8 @@ class Remote:
     def __init__(self, client: OpenAI, *, repo: str, provider: str = DEFAULT_PROVIDER,
                  features: Features | None = None,
                  adopted: Mapping[str, Mapping[str, str]] | None = None,
-                 provider_type: str = "openai", expected: tuple[Expected, ...] = ()) -> None:
+                 provider_type: str = "openai", expected: tuple[Expected, ...] = (),
+                 deployments: Deployments | None = None) -> None:
         self.client = client
         self.repo = repo
         self.provider = provider
@@ -129,6 +140,7 @@ class Remote:
         # Recognising jobs without metadata (``ftops.recognise``): the declared models, the
         # names of files seen (id -> name) and the fingerprint behind each fine-tuned model.
         self.expected = expected
+        self.manager = deployments  # Azure's management plane, where the entry declares it
         self._names: dict[str, str] = {}
         self._trained: dict[str, str] = {}
         self._recognising = threading.Lock()  # reads run in several threads at once
@@ -216,11 +228,27 @@ class Remote:
         def listing(read: Callable[[], T]) -> Callable[[], T]:
             return read if budget is None else partial(budget.call, read)
 
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            files, jobs, models = (pool.submit(listing(self.files)),
-                                   pool.submit(listing(self.jobs)),
-                                   pool.submit(listing(self.models)))
-            return Actual(files=files.result(), jobs=jobs.result(), models=models.result())
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            files, jobs, models, deployed = (pool.submit(listing(self.files)),
+                                             pool.submit(listing(self.jobs)),
+                                             pool.submit(listing(self.models)),
+                                             pool.submit(listing(self.deployments)))
+            return Actual(files=files.result(), jobs=jobs.result(), models=models.result(),
+                          deployments=deployed.result())
+
+    def deployments(self) -> tuple[Deployment, ...]:
+        """The deployments of the Azure resource (none where no management plane is set)."""
+        return self.manager.list() if self.manager else ()
+
+    def deploy(self, name: str, model: str, sku: str, capacity: int) -> Deployment:
+        """Create or update deployment ``name`` to serve ``model``; returns once it is ready."""
+        if self.manager is None:
+            raise RemoteError(f"provider {self.provider} has no management plane to deploy in")
+        return self.manager.create(name, model, sku, capacity)
+
+    def undeploy(self, name: str) -> None:
+        if self.manager is not None:
+            self.manager.delete(name)
 
     def job(self, job_id: str) -> Job:
         return to_job(self.client.fine_tuning.jobs.retrieve(job_id), self.provider)

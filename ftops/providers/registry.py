@@ -20,20 +20,25 @@ job plans as ``pending`` everywhere).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from openai import DefaultHttpxClient, OpenAI
 
 from ftops.errors import FtopsError
-from ftops.providers import azure
+from ftops.providers import azure, deployments
 from ftops.providers import openai as openai_type
+from ftops.providers.deployments import Deployments
 from ftops.providers.features import Capabilities, Features
 from ftops.providers.openai import Remote
 from ftops.recognise import Expected
 from ftops.spec import Provider, ResolvedModel
+
+if TYPE_CHECKING:  # the azure extra may be absent at run time
+    from azure.core.credentials import TokenCredential
 
 DEFAULT_KEY_ENV = {"openai": openai_type.KEY_ENV, "azure": azure.KEY_ENV}
 CAPABILITIES: dict[str, Capabilities] = {
@@ -54,6 +59,7 @@ class Connection:
     client: OpenAI
     features: Features
     provider_type: str = "openai"
+    manager: Deployments | None = None
 
     def remote(self, repo: str, *,
                adopted: Mapping[str, Mapping[str, str]] | None = None,
@@ -62,7 +68,8 @@ class Connection:
         declared models, to recognise jobs that came back without their metadata."""
         return Remote(self.client, repo=repo, provider=self.features.provider,
                       features=self.features, adopted=adopted,
-                      provider_type=self.provider_type, expected=expected)
+                      provider_type=self.provider_type, expected=expected,
+                      deployments=self.manager)
 
 
 def _loopback(url: str | None) -> bool:
@@ -106,13 +113,30 @@ def connections(providers: Iterable[Provider], names: Iterable[str], *,
     connected by ``ftops.commands.emulated``, which starts the servers)."""
     declared = {p.name: p for p in providers}
     chosen = [declared[name] for name in sorted(set(names))]
-    yield {p.name: connection(p, make_client(p, max_retries=max_retries)) for p in chosen}
+    yield {p.name: connection(p, make_client(p, max_retries=max_retries),
+                              management(p, deployments.credential) if manages(p) else None)
+           for p in chosen}
 
 
-def connection(provider: Provider, client: OpenAI) -> Connection:
-    """``client`` with the features the provider's kind of endpoint is known to offer."""
+def connection(provider: Provider, client: OpenAI,
+               manager: Deployments | None = None) -> Connection:
+    """``client`` with the features the provider's kind of endpoint is known to offer, and
+    its management plane (Azure deployments) where the entry declares one."""
     return Connection(client, Features(provider.name, CAPABILITIES[kind(provider)]),
-                      provider.type)
+                      provider.type, manager)
+
+
+def manages(provider: Provider) -> bool:
+    """Whether the entry names an Azure resource whose deployments ftops reads and changes."""
+    return provider.type == "azure" and all(
+        (provider.subscription, provider.resource_group, provider.account))
+
+
+def management(provider: Provider, credential: Callable[[], TokenCredential]) -> Deployments:
+    """The entry's deployments, with tokens from ``credential()``; a local management URL
+    (the emulator) is polled every second rather than the SDK's 30."""
+    local = _loopback(provider.management_url)
+    return Deployments(provider, credential(), polling_interval=1.0 if local else None)
 
 
 def adoptions(models: Iterable[ResolvedModel], *, repo: str,

@@ -22,6 +22,8 @@ MARK = {
     ActionType.RETIRED: "!",
     ActionType.PENDING: "*",
     ActionType.BLOCKED: "#",
+    ActionType.DEPLOY: "+",
+    ActionType.REDEPLOY: "~",
 }
 EMOJI = {"+": "➕", "~": "🔁", "-": "➖", "=": "✅", "!": "⛔", "*": "⏳", "#": "⏸️"}
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -59,6 +61,9 @@ def details(action: Action) -> str:
         parts.append(f"sha256 {short(action.upload.sha256)}, {_size(action.upload.size)}")
         if len(action.upload.datasets) > 1:
             parts.append("also " + ", ".join(action.upload.datasets[1:]))
+    elif action.deploy is not None:  # a deployment: what it will serve, how
+        serves = action.deploy.model_id or f"model.{action.deploy.model}'s fine-tuned model"
+        parts.append(f"serves {serves} ({action.deploy.sku}, capacity {action.deploy.capacity})")
     elif action.action in (ActionType.OK, ActionType.RETIRED):
         parts.append(d.model_id or "(no model id reported)")
     elif action.action == ActionType.PENDING:
@@ -78,7 +83,8 @@ def details(action: Action) -> str:
 def summary_line(plan: Plan) -> str:
     counts = plan.summary
     line = ", ".join(f"{counts[k]} to {k}" for k in ("upload", "train", "replace", "delete"))
-    extra = [f"{counts[k]} to {k}" for k in ("retry", "retrain", "cancel") if counts[k]]
+    extra = [f"{counts[k]} to {k}" for k in ("retry", "retrain", "cancel", "deploy",
+                                              "redeploy") if counts[k]]
     extra += [f"{counts[k]} {k}" for k in ("blocked", "retired") if counts[k]]
     return ", ".join([line, *extra])
 
