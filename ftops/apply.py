@@ -34,7 +34,7 @@ from ftops.identity import dataset_filename
 from ftops.mend import Outcome, dedupe_files, dedupe_jobs, ignore_missing, oldest_first
 from ftops.pipeline import Create, Pipeline
 from ftops.plan import Action, ActionType, Kind, Plan
-from ftops.providers import JobRequest, Remote
+from ftops.providers import Account, JobRequest
 from ftops.providers.uploads import UploadSizes
 from ftops.state import Job, RemoteFile
 from ftops.stop import RequestBudget, cooperating
@@ -60,7 +60,7 @@ class Executor:
     newest page or so; ``sizes`` lower when and in what parts datasets go up (tests).
     """
 
-    def __init__(self, plan: Plan, remotes: Mapping[str, Remote], *, root: Path,
+    def __init__(self, plan: Plan, remotes: Mapping[str, Account], *, root: Path,
                  parallel: int | RequestBudget = 4, wait_for_jobs: bool = False,
                  timeout: float | None = None,
                  known_jobs: tuple[Job, ...] = (),
@@ -79,7 +79,7 @@ class Executor:
         self.jobs_since = {p: max((j.created_at for j in known_jobs if j.provider == p),
                                   default=0) for p in remotes}
 
-    def remote(self, provider: str) -> Remote:
+    def remote(self, provider: str) -> Account:
         if provider not in self.remotes:
             raise FtopsError(f"no provider {provider!r} is configured")
         return self.remotes[provider]
@@ -98,7 +98,7 @@ class Executor:
                       settle=partial(self._settle_upload, remote),
                       ).run(group)
 
-    def _uploaded(self, remote: Remote, item: Create, files: tuple[RemoteFile, ...],
+    def _uploaded(self, remote: Account, item: Create, files: tuple[RemoteFile, ...],
                   after: bool) -> bool:
         up = item.action.upload
         assert up is not None
@@ -109,13 +109,13 @@ class Executor:
         (self.outcome.uploaded if after else self.outcome.reused).append(up.path)
         return True
 
-    def _upload(self, remote: Remote, item: Create) -> RemoteFile:
+    def _upload(self, remote: Account, item: Create) -> RemoteFile:
         up = item.action.upload
         assert up is not None
         self.report(f"uploading {up.path} ({up.size} bytes) as {up.filename}")
         return remote.upload(self.root / up.path, up.sha256, budget=self.budget, **self.sizes)
 
-    def _settle_upload(self, remote: Remote, item: Create,
+    def _settle_upload(self, remote: Account, item: Create,
                        files: tuple[RemoteFile, ...]) -> None:
         if self._uploaded(remote, item, files, True):
             return
@@ -156,7 +156,7 @@ class Executor:
                       ).run(group)
         return jobs
 
-    def _kept_job(self, remote: Remote, item: Create, found: tuple[Job, ...]) -> Job | None:
+    def _kept_job(self, remote: Account, item: Create, found: tuple[Job, ...]) -> Job | None:
         """The job kept for the model's fingerprint; a retrain's own (its model deleted) is
         no job to keep, and none of its duplicates."""
         assert item.action.training is not None
@@ -164,7 +164,7 @@ class Executor:
         return dedupe_jobs(remote, tuple(j for j in found if j.id != dead),
                            item.action.training.fingerprint, self.outcome, self.budget)
 
-    def _job_exists(self, remote: Remote, item: Create, found: tuple[Job, ...],
+    def _job_exists(self, remote: Account, item: Create, found: tuple[Job, ...],
                     jobs: dict[str, str]) -> bool:
         existing = self._kept_job(remote, item, found)
         if existing is None:
@@ -173,7 +173,7 @@ class Executor:
         jobs[item.action.address] = existing.id
         return True
 
-    def _create_job(self, remote: Remote, item: Create) -> _JobCreated:
+    def _create_job(self, remote: Account, item: Create) -> _JobCreated:
         """On a worker: what was created, for ``_settle_job`` to fold in."""
         self.report(f"model {item.action.name}: starting a job")
         try:
@@ -191,7 +191,7 @@ class Executor:
             # e.g. too many active jobs: the rest waits for the next apply, reported, not fatal.
             return _JobCreated(refused=f"provider refused for now: {_message(exc)}")
 
-    def _job_request(self, remote: Remote, action: Action, refound: FileIds) -> Job:
+    def _job_request(self, remote: Account, action: Action, refound: FileIds) -> Job:
         training = action.training
         assert training is not None and training.base is not None
         validation = training.validation
@@ -210,7 +210,7 @@ class Executor:
         ))
         return self.budget.call(request)
 
-    def _refind_files(self, remote: Remote, action: Action) -> FileIds:
+    def _refind_files(self, remote: Account, action: Action) -> FileIds:
         training = action.training
         assert training is not None
         files = self.budget.call(remote.files)
@@ -222,7 +222,7 @@ class Executor:
                 found[(action.provider, ref.sha256)] = same[0].id
         return found
 
-    def _settle_job(self, remote: Remote, item: Create, found: tuple[Job, ...],
+    def _settle_job(self, remote: Account, item: Create, found: tuple[Job, ...],
                     jobs: dict[str, str]) -> None:
         created = item.result if isinstance(item.result, _JobCreated) else _JobCreated()
         if created.refused is not None:

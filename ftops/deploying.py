@@ -14,13 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ftops.errors import FtopsError
 from ftops.plan import Action, ActionType, Kind, Plan
-from ftops.providers import Remote
+from ftops.providers import Account
 from ftops.stop import RequestBudget
 
 _DEPLOYS = (ActionType.DEPLOY, ActionType.REDEPLOY)
 
 
-def deploy_all(plan: Plan, remote: Callable[[str], Remote], pool: ThreadPoolExecutor,
+def deploy_all(plan: Plan, remote: Callable[[str], Account], pool: ThreadPoolExecutor,
                budget: RequestBudget, model_ids: Mapping[str, str]) -> tuple[
                    list[str], dict[str, str], dict[str, str]]:
     """(deployed lines, deferred, failed) — the last two keyed by the deployment's address;
@@ -47,7 +47,7 @@ def deploy_all(plan: Plan, remote: Callable[[str], Remote], pool: ThreadPoolExec
     return deployed, deferred, failed
 
 
-def _deploy(remote: Remote, budget: RequestBudget, action: Action, model_id: str) -> str:
+def _deploy(remote: Account, budget: RequestBudget, action: Action, model_id: str) -> str:
     """On a worker: one deployment, ready, in a slot of the budget."""
     ref = action.deploy
     assert ref is not None

@@ -15,7 +15,7 @@ import openai
 
 from ftops import drift
 from ftops.identity import dataset_filename, sha256_from_filename
-from ftops.providers import Remote
+from ftops.providers import Account
 from ftops.state import Actual, Job, RemoteFile
 from ftops.stop import RequestBudget
 
@@ -45,7 +45,7 @@ def oldest_first(items: list[_Listed]) -> list[_Listed]:
     return sorted(items, key=lambda x: (x.created_at, x.id))
 
 
-def dedupe_files(remote: Remote, files: tuple[RemoteFile, ...], sha256: str, size: int,
+def dedupe_files(remote: Account, files: tuple[RemoteFile, ...], sha256: str, size: int,
                  outcome: Outcome, budget: RequestBudget | None = None) -> RemoteFile | None:
     """Keep the oldest file carrying this dataset; delete the rest. Returns the kept one."""
     name = dataset_filename(sha256)
@@ -56,7 +56,7 @@ def dedupe_files(remote: Remote, files: tuple[RemoteFile, ...], sha256: str, siz
     return same[0] if same else None
 
 
-def dedupe_jobs(remote: Remote, jobs: tuple[Job, ...], fingerprint: str,
+def dedupe_jobs(remote: Account, jobs: tuple[Job, ...], fingerprint: str,
                 outcome: Outcome, budget: RequestBudget | None = None) -> Job | None:
     """Keep the oldest live-or-succeeded job of a fingerprint; cancel every other live one."""
     mine = [j for j in jobs if j.metadata.get("ftops_fingerprint") == fingerprint]
@@ -76,7 +76,7 @@ def ignore_missing(call: Callable[[], object], budget: RequestBudget | None = No
         budget.call(call) if budget else call()
 
 
-def mend_duplicates(remotes: Mapping[str, Remote], actual: Actual, outcome: Outcome,
+def mend_duplicates(remotes: Mapping[str, Account], actual: Actual, outcome: Outcome,
                     budget: RequestBudget | None = None) -> None:
     """Remove duplicates an earlier crash or race left behind (no requests when there are none)."""
     for provider, remote in remotes.items():

@@ -25,6 +25,9 @@ from ftops.modelid import parse_fine_tuned
 from ftops.state import Desired, HyperValue, Job
 
 FileSha = Callable[[str], "str | None"]  # file id -> the sha256 its ftops name carries
+# The fingerprint label of a job recognised as an earlier version of a model: no declared
+# fingerprint is this, so the job is the model's previous one, never its current.
+SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -99,19 +102,34 @@ def matches(job: Job, want: Expected, file_sha: FileSha,
     return not shown or (suffix or "").lower() == (want.suffix or "").lower()
 
 
+def earlier(job: Job, want: Expected, file_sha: FileSha) -> bool:
+    """Whether ``job`` is an earlier version of ``want``'s model: the same training data,
+    base and method under the model's own suffix, with other settings. (An earlier version
+    on other data is not told from another repository's job: it is left alone.)"""
+    shown, suffix = _shown_suffix(job)
+    return (shown and want.suffix is not None and want.parent is None
+            and (suffix or "").lower() == want.suffix.lower()
+            and job.model == want.base and job.method == want.method
+            and file_sha(job.training_file) == want.training)
+
+
 def label(jobs: Iterable[Job], expected: tuple[Expected, ...], file_sha: FileSha, *,
           repo: str, trained: dict[str, str]) -> tuple[Job, ...]:
     """``jobs`` with the labels of the declared model each unlabelled one is recognised as
-    (jobs of no declared model stay as they are). Oldest first, so a parent's job is known
-    before its children's; ``trained`` is updated with every fine-tuned model seen."""
+    (jobs of no declared model stay as they are): its current fingerprint when the job shows
+    all of it, else ``SUPERSEDED`` for an earlier version (so a change plans as ``replace``).
+    Oldest first, so a parent's job is known before its children's; ``trained`` is updated
+    with every fine-tuned model seen."""
     out = []
     for job in sorted(jobs, key=lambda j: (j.created_at, j.id)):
         if "ftops_fingerprint" not in job.metadata:
             want = next((e for e in expected if matches(job, e, file_sha, trained)), None)
-            if want is not None:
-                job = replace(job, metadata={**job.metadata, "ftops_repo": repo,
-                                             "ftops_model": want.name,
-                                             "ftops_fingerprint": want.fingerprint})
+            old = None if want else next((e for e in expected if earlier(job, e, file_sha)), None)
+            if want is not None or old is not None:
+                name = want.name if want else old.name  # type: ignore[union-attr]
+                job = replace(job, metadata={
+                    **job.metadata, "ftops_repo": repo, "ftops_model": name,
+                    "ftops_fingerprint": want.fingerprint if want else SUPERSEDED})
         if job.fine_tuned_model and "ftops_fingerprint" in job.metadata:
             trained[job.fine_tuned_model] = job.metadata["ftops_fingerprint"]
         out.append(job)

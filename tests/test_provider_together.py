@@ -15,7 +15,7 @@ from ftops.emulator import Emulator
 from ftops.errors import StalePlanError
 from ftops.identity import dataset_filename
 from ftops.providers.base import JobRequest
-from ftops.recognise import Expected
+from ftops.recognise import SUPERSEDED, Expected
 
 pytest.importorskip("together")
 from ftops.providers import together as tg
@@ -81,10 +81,13 @@ def test_created_job_is_recognised_without_metadata(emu: Emulator, tmp_path: Pat
     assert job.hyperparameters["n_epochs"] == 2 and job.seed == 7 and job.suffix == "support"
     assert [m.id for m in actual.models] == [job.fine_tuned_model]
     assert [f.id for f in actual.files] == [file_id]
-    # A job of other settings is not this model's.
-    account.create_job(_request(file_id, n_epochs=3))
-    assert [j.id for j in account.jobs()] == [created.id]
-    assert [j.id for j in account.recent_jobs(created.created_at)] == [created.id]
+    # A job of other settings is not this model's current one: an earlier version of it.
+    other = account.create_job(_request(file_id, n_epochs=3))
+    assert {j.id: j.metadata["ftops_fingerprint"] for j in account.jobs()} == {
+        created.id: "f" * 64, other.id: SUPERSEDED}
+    assert {j.id: j.metadata["ftops_fingerprint"]
+            for j in account.recent_jobs(created.created_at)} == {
+        created.id: "f" * 64, other.id: SUPERSEDED}
 
 
 def test_job_events_chat_and_deletes(emu: Emulator, tmp_path: Path) -> None:

@@ -19,6 +19,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = ROOT / "action.yml"
 WORKFLOWS = ROOT / "examples" / "workflows"
+# Not among the examples `ftops init` copies (they are examples/workflows/*.yml): an alternative
+# to ftops-apply.yml for Azure OpenAI specs signed in with Entra ID.
+AZURE_APPLY = ROOT / "examples" / "azure" / "workflows" / "ftops-azure-apply.yml"
 BASH = shutil.which("bash")
 needs_bash = pytest.mark.skipif(BASH is None, reason="bash not installed")
 
@@ -44,6 +47,10 @@ def steps(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def workflow_files() -> list[Path]:
     return sorted(WORKFLOWS.glob("*.yml"))
+
+
+def every_workflow() -> list[Path]:
+    return [*workflow_files(), AZURE_APPLY]
 
 
 def by_trigger(name: str) -> dict[str, Any]:
@@ -88,7 +95,7 @@ def test_action_installs_itself_with_setup_python() -> None:
     assert setup["uses"].startswith("actions/setup-python@")
     assert setup["with"]["python-version"] == "${{ inputs.python-version }}"
     assert install["env"]["FTOPS_ACTION_PATH"] == "${{ github.action_path }}"
-    assert '"$FTOPS_ACTION_PATH"' in install["run"]
+    assert install["env"]["FTOPS_EXTRAS"] == "${{ inputs.extras }}"
     assert run["id"] == "ftops"
     assert run["env"]["OPENAI_API_KEY"] == "${{ inputs.openai-api-key }}"
     assert run["env"]["GITHUB_TOKEN"] == "${{ inputs.github-token }}"
@@ -106,7 +113,7 @@ def test_every_input_reaches_the_script_through_env_only() -> None:
     assert used == set(action["inputs"])
 
 
-@pytest.mark.parametrize("path", [ACTION, *workflow_files()], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [ACTION, *every_workflow()], ids=lambda p: p.name)
 def test_no_expression_inside_run_scripts(path: Path) -> None:
     for step in steps(load(path)):
         if "run" in step:
@@ -115,7 +122,7 @@ def test_no_expression_inside_run_scripts(path: Path) -> None:
 
 
 @needs_bash
-@pytest.mark.parametrize("path", [ACTION, *workflow_files()], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [ACTION, *every_workflow()], ids=lambda p: p.name)
 def test_run_scripts_are_valid_bash(path: Path) -> None:
     for step in steps(load(path)):
         if "run" in step:
@@ -270,7 +277,7 @@ def test_examples_are_valid_github_workflows() -> None:
     # SchemaStore's workflow schema, vendored in schema/ (Apache-2.0, see LICENSE.schemastore).
     schema = json.loads((ROOT / "schema" / "github-workflow.schema.json").read_text())
     validator = jsonschema.Draft7Validator(schema)
-    for path in workflow_files():
+    for path in every_workflow():
         workflow = load(path)
         workflow["on"] = triggers(workflow)
         workflow.pop(True, None)  # YAML 1.1 reads the bare `on` key as True
@@ -318,3 +325,58 @@ def test_nightly_drift_workflow() -> None:
     assert workflow["permissions"] == {}
     assert only_job(workflow)["permissions"] == {"contents": "read"}
     assert workflow["concurrency"]["group"] == "ftops-drift"
+
+
+def test_azure_apply_on_merge_signs_in_with_oidc_and_stores_no_key() -> None:
+    workflow = load(AZURE_APPLY)
+    assert triggers(workflow)["push"] == {"branches": ["main"], "paths-ignore": ["ftops.lock"]}
+    assert workflow["permissions"] == {}
+    assert workflow["concurrency"] == {"group": "ftops-apply", "cancel-in-progress": False}
+    job = only_job(workflow)
+    assert job["environment"] == "ftops-apply"  # the federated credential's subject
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write",
+                                  "id-token": "write"}
+    assert isinstance(job["timeout-minutes"], int)
+    names = [str(s.get("uses", "")).split("@")[0] for s in steps(workflow)]
+    assert names[:3] == ["actions/checkout", "azure/login", "OWNER/ftops"]  # sign in, then apply
+    login = next(s for s in steps(workflow) if s.get("uses", "").startswith("azure/login@"))
+    assert login["with"] == {name: f"${{{{ vars.AZURE_{name.split('-')[0].upper()}_ID }}}}"
+                             for name in ("client-id", "tenant-id", "subscription-id")}
+    step = ftops_step(workflow)
+    assert set(step["with"]) <= set(load(ACTION)["inputs"])
+    assert step["with"]["command"] == "apply"
+    assert step["with"]["extras"] == "azure"  # azure-identity and the deployments client
+    assert step["with"]["wait"] is True and step["with"]["commit-lock"] is True
+    assert step["env"] == {"AZURE_TOKEN_CREDENTIALS": "AzureCliCredential"}
+    assert "secrets." not in AZURE_APPLY.read_text()  # no key, no client secret
+    assert any("git push" in s.get("run", "") for s in steps(workflow))
+
+
+def run_install(tmp_path: Path, extras: str) -> tuple[int, str, str]:
+    """Run the action's install step with a stand-in ``python``; (exit code, argv, stdout)."""
+    install = load(ACTION)["runs"]["steps"][1]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    record = tmp_path / "pip.txt"
+    fake = bin_dir / "python"
+    fake.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "{record}"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "FTOPS_ACTION_PATH": "/runner/_actions/OWNER/ftops/v0", "FTOPS_EXTRAS": extras}
+    done = subprocess.run([BASH or "bash", "-c", install["run"]], env=env, capture_output=True,
+                          text=True, check=False)
+    argv = record.read_text() if record.exists() else ""
+    record.unlink(missing_ok=True)
+    return done.returncode, argv, done.stdout
+
+
+@needs_bash
+def test_install_adds_the_extras_input(tmp_path: Path) -> None:
+    assert load(ACTION)["inputs"]["extras"]["default"] == ""
+    code, argv, _ = run_install(tmp_path, "")
+    assert code == 0 and argv.splitlines()[-1] == "/runner/_actions/OWNER/ftops/v0"
+    code, argv, _ = run_install(tmp_path, "azure")
+    assert code == 0 and argv.splitlines()[-1] == "/runner/_actions/OWNER/ftops/v0[azure]"
+    code, argv, stdout = run_install(tmp_path, "azure]; touch pwned")
+    assert code == 1 and argv == ""
+    assert stdout.startswith("::error title=ftops::the 'extras' input must be")

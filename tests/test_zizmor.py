@@ -23,14 +23,18 @@ from ftops.commands import init
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = ROOT / "action.yml"
-WORKFLOWS = sorted((ROOT / "examples" / "workflows").glob("*.yml"))
+WORKFLOWS = sorted((ROOT / "examples" / "workflows").glob("*.yml"))  # what `ftops init` copies
+AZURE_APPLY = ROOT / "examples" / "azure" / "workflows" / "ftops-azure-apply.yml"
+EXAMPLES = [*WORKFLOWS, AZURE_APPLY]
 # The commit each tag points at, read from the actions' own repositories
 # (`git rev-parse <tag>^{commit}` in clones of github.com/actions/checkout, setup-python and
-# upload-artifact). Bump them together with the comment in the workflows.
+# upload-artifact, and github.com/Azure/login's v3.0.1, its latest release as of 2026-08).
+# Bump them together with the comment in the workflows.
 PINS = {
     "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
     "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "azure/login": ("f5d393ae46f8fde4be8b75f32e3fc50e654ad0ca", "v3.0.1"),
 }
 # The one exemption: the ftops action itself, whose commit only the user can choose (`ftops init`
 # pins it when it knows where ftops came from; see test_init_output_needs_no_exemption).
@@ -60,19 +64,19 @@ def summary(findings: list[dict[str, Any]]) -> list[str]:
 
 @pytest.mark.parametrize("persona", ["regular", "auditor"])
 def test_zizmor_finds_nothing_of_medium_or_high_severity(persona: str) -> None:
-    findings = zizmor("--persona", persona, ACTION, *WORKFLOWS)
+    findings = zizmor("--persona", persona, ACTION, *EXAMPLES)
     severe = [f for f in findings if f["determinations"]["severity"] in SEVERE]
     assert severe == [], summary(severe)
 
 
 def test_the_only_exemption_is_the_ftops_placeholder() -> None:
-    for path in (ACTION, *WORKFLOWS):
+    for path in (ACTION, *EXAMPLES):
         for line in path.read_text().splitlines():
             if "zizmor:" in line:
                 assert line.strip().startswith(PLACEHOLDER), (path.name, line)
-    findings = zizmor("--persona", "auditor", "--no-ignores", ACTION, *WORKFLOWS)
+    findings = zizmor("--persona", "auditor", "--no-ignores", ACTION, *EXAMPLES)
     assert {f["ident"] for f in findings} == {"unpinned-uses"}
-    assert len(findings) == len(WORKFLOWS)  # one placeholder step each
+    assert len(findings) == len(EXAMPLES)  # one placeholder step each
 
 
 def test_init_output_needs_no_exemption(tmp_path: Path) -> None:
@@ -100,7 +104,7 @@ def jobs(path: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize("path", [ACTION, *WORKFLOWS], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [ACTION, *EXAMPLES], ids=lambda p: p.name)
 def test_every_action_is_pinned_to_the_commit_of_its_tag(path: Path) -> None:
     for line in path.read_text().splitlines():
         found = re.match(r"\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@(\S+)(?: # (\S+))?", line)
@@ -110,7 +114,7 @@ def test_every_action_is_pinned_to_the_commit_of_its_tag(path: Path) -> None:
         assert (ref, version) == PINS[name], line
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_jobs_ask_for_what_they_need_and_no_more(path: Path) -> None:
     workflow = load(path)
     assert workflow["permissions"] == {}
@@ -126,23 +130,26 @@ def test_jobs_ask_for_what_they_need_and_no_more(path: Path) -> None:
 
 
 def test_only_apply_may_write_and_apply_and_drift_never_overlap() -> None:
-    by_name = {path.name: path for path in WORKFLOWS}
+    by_name = {path.name: path for path in EXAMPLES}
     for name, path in by_name.items():
         for job in jobs(path).values():
             writes = {k for k, v in job["permissions"].items() if v == "write"}
             if name == "ftops-apply.yml":
                 assert writes == {"contents", "pull-requests"}
+            elif name == "ftops-azure-apply.yml":  # and the OIDC token for azure/login
+                assert writes == {"contents", "pull-requests", "id-token"}
             elif name == "ftops-plan.yml":
                 assert writes == {"pull-requests", "checks"}  # the plan comment, the check run
             else:
                 assert writes == set()
-    for name in ("ftops-apply.yml", "ftops-drift.yml"):
+    for name in ("ftops-apply.yml", "ftops-azure-apply.yml", "ftops-drift.yml"):
         assert load(by_name[name])["concurrency"]["group"], name
-    assert load(by_name["ftops-apply.yml"])["concurrency"]["cancel-in-progress"] is False
+    for name in ("ftops-apply.yml", "ftops-azure-apply.yml"):
+        assert load(by_name[name])["concurrency"]["cancel-in-progress"] is False, name
 
 
 @pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint not installed")
 def test_actionlint_is_clean() -> None:
-    done = subprocess.run(["actionlint", *map(str, WORKFLOWS)], capture_output=True, text=True,
+    done = subprocess.run(["actionlint", *map(str, EXAMPLES)], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

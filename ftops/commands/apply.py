@@ -37,7 +37,7 @@ from ftops.github import ActionsContext
 from ftops.mend import Outcome, mend_duplicates
 from ftops.plan import Plan
 from ftops.project import LOCK_FILE, Project, check_clean, load_project
-from ftops.providers import Remote
+from ftops.providers import Account
 from ftops.state import Actual
 from ftops.stop import RequestBudget
 
@@ -136,7 +136,7 @@ class Execution:
     shown: Actual | None
 
 
-def _execute(project: Project, remotes: Mapping[str, Remote], execution: Execution,
+def _execute(project: Project, remotes: Mapping[str, Account], execution: Execution,
              options: ApplyOptions, *, ctx: ActionsContext | None,
              key: str) -> tuple[ApplyRun, str]:
     """Apply, write the lock, run the eval gates after --wait, commit the lock if asked."""
@@ -177,7 +177,7 @@ def _execute(project: Project, remotes: Mapping[str, Remote], execution: Executi
     return ApplyRun(plan, outcome, locked, sha, gated.results if gated else ()), charts
 
 
-def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *, saved: bool,
+def apply_plan(project: Project, remotes: Mapping[str, Account], plan: Plan, *, saved: bool,
                options: ApplyOptions) -> Outcome:
     """Execute ``plan``, the one confirmed (shown and approved, or saved). The account is read
     once more first: when a plan made from that read would do anything ``plan`` does not, apply
@@ -186,7 +186,7 @@ def apply_plan(project: Project, remotes: Mapping[str, Remote], plan: Plan, *, s
     return _apply(project, remotes, execution, options)[0]
 
 
-def _apply(project: Project, remotes: Mapping[str, Remote], execution: Execution,
+def _apply(project: Project, remotes: Mapping[str, Account], execution: Execution,
            options: ApplyOptions) -> tuple[Outcome, Actual | None]:
     """``apply_plan``; also returns the account as read after executing, when nothing has
     changed it since (the lock is made from it), else None."""

@@ -52,9 +52,8 @@ def connections(declared: Iterable[Provider], names: Iterable[str], *,
             state = emulator_state(emulator_root, p.name)
             state.parent.mkdir(parents=True, exist_ok=True)
             server = stack.enter_context(Emulator(
-                state_path=state, job_seconds=job_seconds,
-                flavor="azure" if p.type == "azure" else "openai", azure_rules=True))
-            local = replace(p, base_url=None if p.type == "azure" else server.base_url,
+                state_path=state, job_seconds=job_seconds, flavor=p.type, azure_rules=True))
+            local = replace(p, base_url=_base_url(p.type, server),
                             endpoint=server.url if p.type == "azure" else None,
                             api_key_env="FTOPS_EMULATOR_KEY", auth="key",
                             management_url=server.management_url if p.type == "azure" else None)
@@ -64,6 +63,14 @@ def connections(declared: Iterable[Provider], names: Iterable[str], *,
                        if providers.manages(local) else None)
             out[p.name] = providers.connection(p, client, manager)
         yield out
+
+
+def _base_url(provider_type: str, server: Emulator) -> str | None:
+    """Where the type's SDK is pointed: Together's and Fireworks' add their own paths to the
+    root; OpenAI's and Nebius' (the openai SDK) take ``/v1``; Azure's takes an endpoint."""
+    if provider_type == "azure":
+        return None
+    return server.url if provider_type in ("together", "fireworks") else server.base_url
 
 
 class _EmulatorCredential:

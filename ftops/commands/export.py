@@ -21,7 +21,7 @@ from ftops.commands.reports import results_csv
 from ftops.errors import UsageError
 from ftops.identity import fingerprints
 from ftops.project import Project, load_project
-from ftops.providers import Remote
+from ftops.providers import Account
 from ftops.spec import ResolvedModel, dump_spec_yaml
 from ftops.state import Job
 
@@ -88,7 +88,7 @@ def _metrics(csv_text: str | None) -> dict[str, str] | None:
 
 
 def _write_bundle(project: Project, model: ResolvedModel, job: Job, fingerprint: str,
-                  entry: lock.LockedModel, remote: Remote, folder: Path) -> None:
+                  entry: lock.LockedModel, remote: Account, folder: Path) -> None:
     chain = _chain(project, model)
     hashes = {ds.name: ds for ds in project.desired.datasets}
     (folder / "datasets").mkdir(parents=True, exist_ok=True)

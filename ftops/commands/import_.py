@@ -16,7 +16,7 @@ from ftops.commands import emulated
 from ftops.errors import FtopsError, UsageError
 from ftops.identity import RESERVED_PREFIX, fingerprints, model_fingerprint
 from ftops.project import Project, load_project
-from ftops.providers import Remote
+from ftops.providers import Account
 from ftops.spec import METHOD_HYPERPARAMETERS, Provider, dump_spec_yaml
 from ftops.state import DEFAULT_PROVIDER, Job
 
@@ -80,7 +80,7 @@ class _Target:
     datasets: dict[str, Any] = field(default_factory=dict)  # the spec's datasets section
 
 
-def _adopt_entry(job: Job, remote: Remote, target: _Target, *, name: str,
+def _adopt_entry(job: Job, remote: Account, target: _Target, *, name: str,
                  provider: str) -> dict[str, Any]:
     """Downloads the job's files and returns its models entry (and fills the datasets)."""
     fmt = "preference" if job.method == "dpo" else "chat"

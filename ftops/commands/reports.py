@@ -18,7 +18,7 @@ from ftops.errors import Diagnostic, FtopsError
 from ftops.formats import check
 from ftops.plan import Plan
 from ftops.project import Project
-from ftops.providers import Remote, api_error_message
+from ftops.providers import Account, api_error_message
 from ftops.render.charts import loss_chart_markdown
 from ftops.render.details import DatasetFacts, JobFacts, ModelFacts
 from ftops.spec import ResolvedModel
@@ -184,7 +184,7 @@ def code_or_dash(value: object) -> str:
     return f"`{value}`" if value else "—"
 
 
-def loss_markdown(project: Project, remotes: Mapping[str, Remote],
+def loss_markdown(project: Project, remotes: Mapping[str, Account],
                   locked: lock.Lock) -> str:
     """A loss chart and table for each declared model whose latest job succeeded."""
     sections = []
@@ -204,7 +204,7 @@ def loss_markdown(project: Project, remotes: Mapping[str, Remote],
     return "\n\n".join(sections)
 
 
-def results_csv(remote: Remote, job_id: str) -> str | None:
+def results_csv(remote: Account, job_id: str) -> str | None:
     """The job's first results file. OpenAI serves it base64-encoded; the emulator as CSV."""
     files = remote.result_files(job_id)
     if not files:

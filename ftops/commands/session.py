@@ -13,15 +13,15 @@ from ftops.commands import emulated
 from ftops.errors import FtopsError
 from ftops.plan import Plan
 from ftops.project import LOCK_FILE, Project
-from ftops.providers import Remote
+from ftops.providers import Account
 from ftops.state import DEFAULT_PROVIDER, Actual
 from ftops.stop import RequestBudget
 
 
 @contextmanager
 def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
-            job_seconds: float = 3.0) -> Iterator[dict[str, Remote]]:
-    """One Remote per provider the specs use, each with its own client (``ftops.providers``);
+            job_seconds: float = 3.0) -> Iterator[dict[str, Account]]:
+    """One Account per provider the specs use, each with its own client (``ftops.providers``);
     with ``emulator``, each on its own embedded emulator."""
     names = {m.provider for m in project.desired.models} or {DEFAULT_PROVIDER}
     repo = project.desired.repo
@@ -38,7 +38,7 @@ def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
                for name, c in conns.items()}
 
 
-def read_actual(remotes: Mapping[str, Remote], budget: RequestBudget | None = None) -> Actual:
+def read_actual(remotes: Mapping[str, Account], budget: RequestBudget | None = None) -> Actual:
     """Every account's state; within an apply, its requests hold slots of the run's budget."""
     parts = [remote.read(budget) for remote in remotes.values()]
     return Actual(files=tuple(f for a in parts for f in a.files),
@@ -47,16 +47,16 @@ def read_actual(remotes: Mapping[str, Remote], budget: RequestBudget | None = No
                   deployments=tuple(d for a in parts for d in a.deployments))
 
 
-def make_plan(project: Project, remotes: Mapping[str, Remote], *, prune: bool = False,
+def make_plan(project: Project, remotes: Mapping[str, Account], *, prune: bool = False,
               allow_delete_models: bool = False, today: dt.date | None = None) -> Plan:
     return plan_for(project, remotes, read_actual(remotes), prune=prune,
                  allow_delete_models=allow_delete_models, today=today)
 
 
-def plan_for(project: Project, remotes: Mapping[str, Remote], actual: Actual, *, prune: bool,
+def plan_for(project: Project, remotes: Mapping[str, Account], actual: Actual, *, prune: bool,
           allow_delete_models: bool, today: dt.date | None) -> Plan:
     """The planner on what was read, as of ``today`` (else the one clock), with each model
-    held to the dates of the endpoint it really talks to (see ``Remote.calendar``)."""
+    held to the dates of the endpoint it really talks to (see ``Account.calendar``)."""
     calendars = {name: remote.calendar() for name, remote in remotes.items()}
     desired = replace(project.desired, models=tuple(
         replace(m, provider_type=calendars.get(m.provider, m.provider_type))
@@ -67,7 +67,7 @@ def plan_for(project: Project, remotes: Mapping[str, Remote], actual: Actual, *,
                         aliases=aliases)
 
 
-def current_lock(project: Project, remotes: Mapping[str, Remote],
+def current_lock(project: Project, remotes: Mapping[str, Account],
                  plan: Plan | None = None, actual: Actual | None = None) -> lock.Lock:
     """``ftops.lock`` as the account says it is now (``actual``, else read now), not written.
     Models the plan (``plan``, else one made from this same read) finds retired are marked
@@ -82,7 +82,7 @@ def current_lock(project: Project, remotes: Mapping[str, Remote],
     return lock.update_lock(current, project.desired, actual, retired=retired)
 
 
-def refresh_lock(project: Project, remotes: Mapping[str, Remote],
+def refresh_lock(project: Project, remotes: Mapping[str, Account],
                  plan: Plan | None = None, actual: Actual | None = None) -> lock.Lock:
     """Write ``ftops.lock`` at the repository root, from ``actual`` or a read made now."""
     updated = current_lock(project, remotes, plan, actual)

@@ -16,7 +16,7 @@ from ftops.errors import UsageError
 from ftops.follow import Shown, follow
 from ftops.identity import fingerprints
 from ftops.project import Project, load_project
-from ftops.providers import Remote
+from ftops.providers import Account
 from ftops.state import Job
 
 SHOWN_FILE = Path(".ftops") / "events.json"  # the newest event printed of each job
@@ -59,7 +59,7 @@ def run(options: WaitOptions) -> WaitRun:
     return WaitRun(jobs)
 
 
-def jobs_to_follow(project: Project, remotes: Mapping[str, Remote],
+def jobs_to_follow(project: Project, remotes: Mapping[str, Account],
                    names: tuple[str, ...]) -> dict[str, Job]:
     """The current job of each named model (all declared models when none are named)."""
     unknown = sorted(set(names) - {m.name for m in project.desired.models})
@@ -77,7 +77,7 @@ def jobs_to_follow(project: Project, remotes: Mapping[str, Remote],
     return out
 
 
-def wait_for(project: Project, remotes: Mapping[str, Remote], names: tuple[str, ...], *,
+def wait_for(project: Project, remotes: Mapping[str, Account], names: tuple[str, ...], *,
              timeout: float | None, report: Callable[[str], None] = print,
              shown: Shown | None = None) -> dict[str, Job]:
     """Follow each named model's current job to its end; returns the final jobs. Events

@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ftops import datacache, tokens
 from ftops.datasets.blocks import (
@@ -40,6 +40,9 @@ from ftops.datasets.blocks import (
 from ftops.datasets.lines import Scan, Settings, join, new_counter, scan_lines
 from ftops.datasets.parallel import open_pool, worker_ready, worker_scan
 from ftops.datasets.totals import Totals
+
+if TYPE_CHECKING:  # the pool's module is imported by open_pool, when a pool is needed
+    from concurrent.futures import ProcessPoolExecutor
 
 # An append of less than this per worker starts fewer workers: each loads the encoding first.
 BYTES_PER_WORKER = 16 * 1024**2

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import itertools
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ftops import tokens
 from ftops.datasets.lines import Scan, Settings, new_counter, scan_lines
 from ftops.datasets.totals import Totals
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 
 def _boundaries(stream: BinaryIO, size: int, chunk_bytes: int) -> list[int]:
@@ -52,6 +53,11 @@ def worker_ready() -> None:
 
 def open_pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
     """Worker processes that each hold a token counter for ``settings.encoding``."""
+    # Imported here: multiprocessing costs every command that loads a project (plan, apply)
+    # tens of milliseconds, and only a large file not found in the cache needs it.
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     # fork where it is safe (Linux): no re-import, and no `if __name__ == "__main__"` needed in
     # callers' scripts. The pool forks its workers before starting its own threads.
     context = get_context("fork" if sys.platform == "linux" else "spawn")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ftops.errors import RemoteError
 from ftops.state import Actual, Deployment, Job, RemoteFile, RemoteModel
 from ftops.stop import RequestBudget
 
@@ -106,7 +107,7 @@ class Account(Protocol):
 
     # --- changes -----------------------------------------------------------------------------
     def upload(self, path: Path, sha256: str, *, parallel: int = ..., threshold: int = ...,
-               part_size: int = ...) -> RemoteFile:
+               part_size: int = ..., budget: RequestBudget | None = None) -> RemoteFile:
         """Upload a dataset under its hash-carrying name, checking it still hashes to
         ``sha256``."""
         ...
@@ -124,3 +125,19 @@ class Account(Protocol):
         ...
 
     def undeploy(self, name: str) -> None: ...
+
+
+class NoDeployments:
+    """For a provider whose fine-tuned models answer without a deployment: nothing to list,
+    and nothing to deploy (the spec resolver allows ``deploy`` on Azure only)."""
+
+    provider: str
+
+    def deployments(self) -> tuple[Deployment, ...]:
+        return ()
+
+    def deploy(self, name: str, model: str, sku: str, capacity: int) -> Deployment:
+        raise RemoteError(f"provider {self.provider} has no deployments")
+
+    def undeploy(self, name: str) -> None:
+        """Nothing was ever deployed here."""

@@ -38,6 +38,9 @@ class Capabilities:
 
 # Every feature documented: OpenAI's own API, and the view of an endpoint nothing is known of.
 DOCUMENTED = Capabilities(metadata_filter="yes", uploads="yes")
+# Providers that keep no job metadata and have no Uploads API (Nebius, Together, Fireworks):
+# never filter on metadata, recognise jobs by what they show (``ftops.recognise``).
+METADATA_FREE = Capabilities(metadata_filter="no", uploads="no", job_metadata="no")
 # Every feature unknown: tried, and dropped on 400/404.
 PROBED = Capabilities(metadata_filter="probe", uploads="probe", job_metadata="probe")
 

@@ -38,8 +38,8 @@ from fireworks import Fireworks
 
 from ftops.errors import RemoteError
 from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename, sha256_from_filename
-from ftops.providers.base import ChatReply, JobEvent, JobRequest
-from ftops.providers.features import Capabilities
+from ftops.providers.base import Account, ChatReply, JobEvent, JobRequest, NoDeployments
+from ftops.providers.features import METADATA_FREE
 from ftops.providers.uploads import check_sha256
 from ftops.recognise import Expected, label
 from ftops.state import Actual, Job, JobError, RemoteFile, RemoteModel
@@ -49,7 +49,7 @@ T = TypeVar("T")
 KEY_ENV = "FIREWORKS_API_KEY"
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
 # No metadata filter and no Uploads API to probe; jobs never keep metadata.
-CAPABILITIES = Capabilities(metadata_filter="no", uploads="no", job_metadata="no")
+CAPABILITIES = METADATA_FREE
 PAGE = 200  # the API's maximum page size
 MAX_UPLOAD = 150 * 1024 * 1024  # datasets.upload takes files up to 150 MB (SDK docstring)
 # method -> ftops hyperparameter -> (wire name, (minimum, maximum)). The common keys map where
@@ -159,7 +159,7 @@ def to_job(obj: Any, provider: str) -> Job:
         error=error, provider=provider)
 
 
-class FireworksAccount:
+class FireworksAccount(NoDeployments):
     """One Fireworks account (an ``Account``), read and changed through the official SDK."""
 
     def __init__(self, client: Fireworks, *, repo: str, provider: str, account: str,
@@ -271,16 +271,21 @@ class FireworksAccount:
     def calendar(self) -> str | None:
         return "fireworks"
 
-    def with_retries(self, retries: int) -> FireworksAccount:
+    def with_retries(self, retries: int) -> Account:
         patient = copy.copy(self)
         patient.client = self.client.with_options(max_retries=retries)
         return patient
 
     # --- changes -----------------------------------------------------------------------------
     def upload(self, path: Path, sha256: str, *, parallel: int = 1, threshold: int = 0,
-               part_size: int = 0) -> RemoteFile:
+               part_size: int = 0, budget: RequestBudget | None = None) -> RemoteFile:
         """The dataset created as ``ftops-<sha256[:40]>`` and its file uploaded; idempotent: a
-        dataset already there is reused, one left ``UPLOADING`` by a run cut short is filled."""
+        dataset already there is reused, one left ``UPLOADING`` by a run cut short is filled.
+        The requests, one after another, hold one slot of ``budget``."""
+        with budget.slot() if budget else contextlib.nullcontext():
+            return self._upload(path, sha256)
+
+    def _upload(self, path: Path, sha256: str) -> RemoteFile:
         data = path.read_bytes()
         check_sha256(path, hashlib.sha256(data).hexdigest(), sha256)
         if len(data) > MAX_UPLOAD:

@@ -23,7 +23,7 @@ from openai import DefaultHttpxClient, OpenAI
 
 from ftops.errors import FtopsError, RemoteError
 from ftops.providers.base import JobEvent, JobRequest
-from ftops.providers.features import Capabilities, Features
+from ftops.providers.features import METADATA_FREE, Features
 from ftops.providers.openai import Remote, to_job
 from ftops.providers.uploads import MULTIPART_THRESHOLD, PART_SIZE
 from ftops.recognise import Expected
@@ -32,7 +32,7 @@ from ftops.stop import RequestBudget
 
 KEY_ENV = "NEBIUS_API_KEY"
 DEFAULT_BASE_URL = "https://api.tokenfactory.nebius.com/v1/"
-CAPABILITIES = Capabilities(metadata_filter="no", uploads="no", job_metadata="probe")
+CAPABILITIES = METADATA_FREE
 Range = tuple[float, float] | None  # inclusive bounds; None: a boolean
 # method -> ftops hyperparameter -> (wire name, range). The common keys map where they mean the
 # same (``learning_rate_multiplier`` does not: Nebius takes an absolute ``learning_rate``);

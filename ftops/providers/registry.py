@@ -19,20 +19,22 @@ job plans as ``pending`` everywhere).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from openai import DefaultHttpxClient, OpenAI
+from openai import DefaultHttpxClient
 
-from ftops.errors import FtopsError
-from ftops.providers import azure, deployments
+from ftops.errors import FtopsError, UsageError
+from ftops.providers import azure, deployments, nebius
 from ftops.providers import openai as openai_type
+from ftops.providers.base import Account
 from ftops.providers.deployments import Deployments
-from ftops.providers.features import Capabilities, Features
+from ftops.providers.features import METADATA_FREE, Capabilities, Features
 from ftops.providers.openai import Remote
 from ftops.recognise import Expected
 from ftops.spec import Provider, ResolvedModel
@@ -40,11 +42,19 @@ from ftops.spec import Provider, ResolvedModel
 if TYPE_CHECKING:  # the azure extra may be absent at run time
     from azure.core.credentials import TokenCredential
 
-DEFAULT_KEY_ENV = {"openai": openai_type.KEY_ENV, "azure": azure.KEY_ENV}
+# The SDK a provider type needs beyond openai, and the extra that installs it.
+EXTRAS = {"together": ("together", "ftops[together]"),
+          "fireworks": ("fireworks", "ftops[fireworks]")}
+DEFAULT_KEY_ENV = {"openai": openai_type.KEY_ENV, "azure": azure.KEY_ENV,
+                   "nebius": nebius.KEY_ENV, "together": "TOGETHER_API_KEY",
+                   "fireworks": "FIREWORKS_API_KEY"}
 CAPABILITIES: dict[str, Capabilities] = {
     "openai": openai_type.CAPABILITIES,
     "azure": azure.CAPABILITIES,
     "compatible": openai_type.COMPATIBLE_CAPABILITIES,
+    "nebius": METADATA_FREE,
+    "together": METADATA_FREE,
+    "fireworks": METADATA_FREE,
 }
 
 
@@ -56,19 +66,38 @@ def kind(provider: Provider) -> str:
 
 @dataclass(frozen=True)
 class Connection:
-    client: OpenAI
+    """One ``providers`` entry's SDK client (of its type), what its endpoint offers, and its
+    management plane (Azure deployments) where the entry declares one."""
+
+    client: Any
     features: Features
     provider_type: str = "openai"
     manager: Deployments | None = None
+    account: str | None = None  # Fireworks: the account id in its paths
 
     def remote(self, repo: str, *,
                adopted: Mapping[str, Mapping[str, str]] | None = None,
-               expected: tuple[Expected, ...] = ()) -> Remote:
+               expected: tuple[Expected, ...] = ()) -> Account:
         """The account behind this connection, as ``repo`` sees it; ``expected`` are the
         declared models, to recognise jobs that came back without their metadata."""
-        return Remote(self.client, repo=repo, provider=self.features.provider,
-                      features=self.features, adopted=adopted,
-                      provider_type=self.provider_type, expected=expected,
+        name = self.features.provider
+        if self.provider_type == "nebius":
+            return nebius.Account(self.client, repo=repo, provider=name, adopted=adopted,
+                                  expected=expected, features=self.features)
+        if self.provider_type == "together":
+            from ftops.providers import together
+
+            return together.TogetherAccount(self.client, repo=repo, provider=name,
+                                            expected=expected)
+        if self.provider_type == "fireworks":
+            from ftops.providers import fireworks
+
+            assert self.account is not None  # the spec resolver requires it for fireworks
+            return fireworks.FireworksAccount(self.client, repo=repo, provider=name,
+                                              account=self.account, expected=expected,
+                                              adopted=adopted)
+        return Remote(self.client, repo=repo, provider=name, features=self.features,
+                      adopted=adopted, provider_type=self.provider_type, expected=expected,
                       deployments=self.manager)
 
 
@@ -77,14 +106,24 @@ def _loopback(url: str | None) -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
 
+def _needs(provider: Provider) -> None:
+    """One line naming the extra when the provider type's SDK is not installed."""
+    module, extra = EXTRAS.get(provider.type, (None, None))
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise UsageError(f"provider {provider.name} (type {provider.type}) needs the {module} "
+                         "SDK, which is not installed", path=provider.file, line=provider.line,
+                         hint=f"pip install '{extra}'")
+
+
 def make_client(provider: Provider, *, env: Mapping[str, str] | None = None,
-                max_retries: int = 2) -> OpenAI:
+                max_retries: int = 2) -> Any:
     """The SDK client for ``provider``; the key comes from the variable ``api_key_env`` names.
 
     With no ``providers`` block the implicit ``openai`` provider has no settings, so the SDK's
     own variables (OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID) apply as they always did.
     Loopback endpoints ignore proxy settings: local traffic must not leave the machine.
     """
+    _needs(provider)
     env = os.environ if env is None else env
     variable = provider.api_key_env or DEFAULT_KEY_ENV[provider.type]
     key = env.get(variable)
@@ -102,8 +141,25 @@ def make_client(provider: Provider, *, env: Mapping[str, str] | None = None,
         raise FtopsError(
             f"no API key{who}: {variable} is not set", path=provider.file, line=provider.line,
             hint=f"export {variable}, or try ftops with --emulator")
-    return openai_type.make_client(provider, key, max_retries=max_retries,
-                                   http_client=http_client)
+    return _open_weight_client(provider, key, max_retries) or openai_type.make_client(
+        provider, key, max_retries=max_retries, http_client=http_client)
+
+
+def _open_weight_client(provider: Provider, key: str, max_retries: int) -> Any:
+    """The client of a Nebius, Together or Fireworks entry (None for any other type)."""
+    if provider.type == "nebius":
+        return nebius.make_client(provider.base_url, key, max_retries)
+    if provider.type == "together":
+        from ftops.providers import together
+
+        return together.make_client(provider.base_url, key, max_retries)
+    if provider.type == "fireworks":
+        from ftops.providers import fireworks
+
+        assert provider.account is not None
+        return fireworks.make_client(provider.base_url, key, max_retries,
+                                     account=provider.account)
+    return None
 
 
 @contextmanager
@@ -118,12 +174,13 @@ def connections(providers: Iterable[Provider], names: Iterable[str], *,
            for p in chosen}
 
 
-def connection(provider: Provider, client: OpenAI,
+def connection(provider: Provider, client: Any,
                manager: Deployments | None = None) -> Connection:
     """``client`` with the features the provider's kind of endpoint is known to offer, and
     its management plane (Azure deployments) where the entry declares one."""
     return Connection(client, Features(provider.name, CAPABILITIES[kind(provider)]),
-                      provider.type, manager)
+                      provider.type, manager,
+                      provider.account if provider.type == "fireworks" else None)
 
 
 def manages(provider: Provider) -> bool:

@@ -31,8 +31,8 @@ import together
 
 from ftops.errors import RemoteError
 from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename, sha256_from_filename
-from ftops.providers.base import ChatReply, JobEvent, JobRequest
-from ftops.providers.features import Capabilities
+from ftops.providers.base import ChatReply, JobEvent, JobRequest, NoDeployments
+from ftops.providers.features import METADATA_FREE
 from ftops.providers.uploads import check_sha256
 from ftops.recognise import Expected, label
 from ftops.state import Actual, Job, JobError, RemoteFile, RemoteModel
@@ -42,7 +42,7 @@ T = TypeVar("T")
 PROVIDER_TYPE = "together"
 KEY_ENV = "TOGETHER_API_KEY"
 # No metadata filter and no Uploads API to probe; job metadata is not kept, only probed for.
-CAPABILITIES = Capabilities(metadata_filter="no", uploads="no", job_metadata="probe")
+CAPABILITIES = METADATA_FREE
 # What Together takes, per method: ftops's key -> (the SDK's ``fine_tuning.create`` argument,
 # its range). The spec's common keys n_epochs and batch_size mean the same thing there;
 # learning_rate_multiplier has no equivalent (Together takes an absolute learning_rate).
@@ -160,7 +160,7 @@ def to_job(obj: Any) -> Job:
 
 
 # --- the account --------------------------------------------------------------------------------
-class TogetherAccount:
+class TogetherAccount(NoDeployments):
     """One Together account, read and changed through the official SDK (an ``Account``)."""
 
     def __init__(self, client: together.Together, *, repo: str, provider: str = PROVIDER_TYPE,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ftops import catalog, gitinfo
 from ftops.errors import Diagnostic, FtopsError, SpecError
-from ftops.spec import azure
+from ftops.spec import azure, openweight
 from ftops.spec.reader import _Entry, _Problems, _read_file, _spec_files
 from ftops.spec.schema import (
     _HP_KEYS,
@@ -184,7 +184,7 @@ class _Resolver(_SectionResolver):
         value: _Model = entry.value
         base_model = self.base_model_of(value, parent)
         paths, datasets_ok = self.model_datasets(entry)
-        hyper = _written_hyperparameters(value)
+        hyper = {**_written_hyperparameters(value), **openweight.options(value)}
         ok = [
             datasets_ok,
             self.check_hyperparameters(entry, hyper),
@@ -197,8 +197,9 @@ class _Resolver(_SectionResolver):
         info = catalog.load().model(base_model) if base_model else None
         ok.append(self.check_method_supported(entry, info))
         provider = self.providers.get(value.provider)
-        ok.append(azure.check(self.problems, entry, provider, base_model,
-                              chained=parent is not None))
+        ok += [azure.check(self.problems, entry, provider, base_model,
+                           chained=parent is not None),
+               openweight.check(self.problems, entry, provider)]
         training_path = paths["training"]
         # A broken entry or an unresolved parent is still checked, but never resolved.
         if not all(ok) or entry.broken or base_model is None or training_path is None:
@@ -251,7 +252,7 @@ class _Resolver(_SectionResolver):
         method = entry.value.method
         ok = True
         for key in hyper:
-            if key not in METHOD_HYPERPARAMETERS[method]:
+            if key not in METHOD_HYPERPARAMETERS[method] and key not in entry.value.options:
                 users = [m for m, keys in METHOD_HYPERPARAMETERS.items() if key in keys]
                 self.problems.at(
                     entry,

@@ -177,6 +177,10 @@ class _Model(_Strict):
         None, description="azure only: where the job runs (default: the provider's)."
     )
     deploy: _Deploy | None = Field(None, description="azure only: serve the trained model.")
+    options: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], int | float | bool | str] = (
+        Field(default_factory=dict, description="nebius, together, fireworks: the provider's "
+              "own hyperparameters (learning_rate, lora_r, ...); part of the fingerprint.")
+    )
 
 
 class _Eval(_Strict):
@@ -202,9 +206,11 @@ class _Eval(_Strict):
 class _Provider(_Strict):
     """Where jobs run; credentials come from the environment variable named by api_key_env."""
 
-    type: Literal["openai", "azure"] = "openai"
+    type: Literal["openai", "azure", "nebius", "together", "fireworks"] = "openai"
     base_url: str | None = Field(
-        None, pattern=_URL_RE, description="openai type: any OpenAI-compatible API."
+        None, pattern=_URL_RE,
+        description="openai type: any OpenAI-compatible API; nebius, together, fireworks: "
+        "their API's address (default: the provider's own).",
     )
     organization: str | None = Field(None, min_length=1, description="openai type only.")
     project: str | None = Field(None, min_length=1, description="openai type only.")
@@ -225,7 +231,9 @@ class _Provider(_Strict):
     subscription: str | None = Field(None, min_length=1, description="azure: for deployments.")
     resource_group: str | None = Field(None, min_length=1, description="azure: for deployments.")
     account: str | None = Field(
-        None, min_length=1, description="azure: the Azure OpenAI resource, for deployments."
+        None, min_length=1,
+        description="azure: the Azure OpenAI resource, for deployments; fireworks: the "
+        "account id (required).",
     )
     management_url: str | None = Field(
         None, pattern=_URL_RE, description="azure: default https://management.azure.com."

@@ -17,7 +17,8 @@ from ftops.spec.reader import _Entry, _Problems
 from ftops.spec.schema import _SINGULAR, DEFAULT_PROVIDER, _Eval, _Provider
 from ftops.spec.types import Dataset, Eval, Provider
 
-# Keys only a provider of type azure takes.
+OPEN_WEIGHT = ("nebius", "together", "fireworks")
+# Keys only a provider of type azure takes (and account, fireworks too).
 AZURE_ONLY = ("auth", "training_type", "subscription", "resource_group", "account",
               "management_url")
 
@@ -99,10 +100,14 @@ class _SectionResolver:
 
     def provider(self, entry: _Entry) -> None:
         value: _Provider = entry.value
-        azure = value.type == "azure"
+        azure, fireworks = value.type == "azure", value.type == "fireworks"
         wrong = (["base_url", "organization", "project"] if azure
                  else ["endpoint", "api_version", *AZURE_ONLY])
-        needed = ["endpoint"] if azure else []
+        if value.type in OPEN_WEIGHT:  # their own API: no OpenAI organization or project
+            wrong += ["organization", "project"]
+        if fireworks:
+            wrong.remove("account")
+        needed = ["endpoint"] if azure else ["account"] if fireworks else []
         ok = not entry.broken
         for key in wrong:
             if key in value.model_fields_set:
@@ -113,7 +118,7 @@ class _SectionResolver:
         for key in needed:
             if getattr(value, key) is None:
                 self.problems.at(
-                    entry, (), f"missing required key '{key}' (type azure)", "missing_key"
+                    entry, (), f"missing required key '{key}' (type {value.type})", "missing_key"
                 )
                 ok = False
         if ok:
