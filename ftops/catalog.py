@@ -162,6 +162,13 @@ class Catalog:
         return provider.inference_end.get(info.id)
 
 
+def approximated(model_id: str) -> bool:
+    """A base the catalog knows whose tokens are counted with another model's tokenizer (the
+    open-weight bases: none ships its own offline)."""
+    info = load().model(model_id)
+    return info is not None and not info.tokenizer_exact
+
+
 def is_estimate(model_id: str) -> bool:
     """``Catalog.is_estimate`` of the shipped catalog: whether counts, limits and costs for
     ``model_id`` should be shown as estimates."""

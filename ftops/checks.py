@@ -38,9 +38,10 @@ def base_problems(model: ResolvedModel, actual: Actual) -> list[Diagnostic]:
                         f"listing{did_you_mean(base, listed)}")]
         return []
     known = catalog.load()
-    info = known.model(base)
+    info = known.fine_tunable(model.provider_type, base)
     if info is None:
-        choices = [name for m in known.models for name in (m.id, *m.aliases)]
+        choices = [name for m in known.models_of(model.provider_type)
+                   for name in (m.id, *m.aliases)]
         if base in listed:
             message = (f"{where}: {base} is listed by provider {model.provider} but is not a "
                        f"base model it can fine-tune{did_you_mean(base, choices)}")

@@ -352,8 +352,12 @@ def _model_text(estimate: ModelEstimate) -> list[str]:
         cost = _usd(estimate.estimated_cost_usd)
     if estimate.max_cost_usd is not None:
         cost += f" (budget {_usd(estimate.max_cost_usd)})"
-    return [
+    lines = [
         f"model {estimate.name} (base {estimate.base})",
         f"  {estimate.n_epochs} epochs x {estimate.billable_tokens:,} billable tokens = "
         f"{estimate.billed_tokens:,} billed tokens, estimated cost {cost}",
     ]
+    if catalog.approximated(estimate.base):  # no offline tokenizer of its own
+        lines.append(f"  token counts are an estimate: {estimate.base} is counted with "
+                     "another model's tokenizer")
+    return lines

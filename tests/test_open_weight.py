@@ -143,3 +143,20 @@ def test_the_spec_tables_agree_with_each_provider_module() -> None:
         assert set(methods.KEYS[name]) == set(module.HYPERPARAMETERS)
         for method, keys in methods.KEYS[name].items():
             assert set(keys) == set(module.HYPERPARAMETERS[method]), (name, method)
+
+
+def test_validate_and_plan_use_the_providers_price_and_say_estimate(tmp_path: Path) -> None:
+    project = write(tmp_path / "repo", {"bot": model("tg")})
+    validated = run_cli(project.specs, "validate")
+    assert validated.exit_code == 0, validated.output
+    assert "token counts are an estimate" in validated.output
+    assert "estimated cost unknown" not in validated.output  # Together publishes a price
+    planned = run_cli(project.specs, "plan", "--emulator")
+    assert "tokens and cost are an estimate" in planned.output, planned.output
+
+
+def test_openai_does_not_take_an_open_weight_base(tmp_path: Path) -> None:
+    project = write(tmp_path / "repo", {"bot": {**model("oai"), "base": BASES["together"]}})
+    result = run_cli(project.specs, "plan", "--emulator")
+    assert result.exit_code == 1, result.output
+    assert "models.bot.base" in result.output

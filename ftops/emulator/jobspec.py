@@ -168,7 +168,8 @@ def _data_failure(
 
 def _base_model(ctx: Ctx, model: str) -> tuple[str, catalog.ModelInfo]:
     """(the model id the job reports, the catalog entry of its root base model)."""
-    info = catalog.load().model(model)
+    # Only the bases this flavour's provider fine-tunes (not another provider's open weights).
+    info = catalog.load().fine_tunable(ctx.flavor, model)
     fine_tuned = parse_fine_tuned(model) is not None  # OpenAI's ft:... or Azure's <base>.ft-<hex>
     known = model in ctx.store.models if fine_tuned else info is not None
     if not known or info is None:

@@ -15,7 +15,7 @@ from ftops.emulator.common import ApiError, Ctx, Reply
 def _base_models(flavor: str) -> list[dict[str, Any]]:
     cat = catalog.load()
     models = []
-    for info in cat.models:
+    for info in cat.models_of(flavor):  # the bases this provider fine-tunes
         # A snapshot's date is in its id; other ids get the day the catalog was recorded.
         dated = re.search(r"(\d{4}-\d{2}-\d{2})$", info.id)
         day = dt.date.fromisoformat(dated.group(1)) if dated else cat.recorded

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ftops.catalog import approximated
 from ftops.cost import format_usd
 from ftops.errors import Diagnostic
 from ftops.plan import STARTS_JOB, Action, ActionType, Plan
@@ -73,6 +74,8 @@ def details(action: Action) -> str:
     elif action.action in (ActionType.TRAIN, ActionType.RETRAIN) and action.training:
         base = action.training.base or f"model.{action.training.parent}"
         parts.append(f"from {base}")
+        if action.training.base and approximated(action.training.base):
+            parts.append("tokens and cost are an estimate (another model's tokenizer)")
     if d.note:
         parts.append(d.note)
     if action.action in STARTS_JOB:

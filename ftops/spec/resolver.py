@@ -360,9 +360,11 @@ class _Resolver(_SectionResolver):
     ) -> ResolvedModel:
         """The checked entry as a ResolvedModel, with base facts from the catalog when known."""
         value: _Model = entry.value
-        price = self.prices.get(
-            self.canonical(base_model), info.training_usd_per_1m if info else None
-        )
+        known, provider = catalog.load(), self.providers.get(value.provider)
+        kind = provider.type if provider else None  # prices and limits are the provider's
+        training = "full" if value.options.get("lora") is False else "lora"
+        price = self.prices.get(self.canonical(base_model),
+                                known.training_price(kind, base_model, value.method, training))
         return ResolvedModel(
             name=entry.name,
             base_model=base_model,
@@ -382,7 +384,7 @@ class _Resolver(_SectionResolver):
             promote=value.promote,
             max_cost_usd=value.max_cost_usd,
             encoding=info.encoding if info else DEFAULT_ENCODING,
-            example_token_limit=info.example_token_limit if info else None,
+            example_token_limit=known.example_token_limit(kind, base_model, value.method),
             training_usd_per_1m=price,
             file=entry.file,
             line=entry.line,
