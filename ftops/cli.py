@@ -212,8 +212,11 @@ def apply_command(specs_dir: Path, auto_approve: bool, **options: Any) -> None:
     from ftops import stop
     from ftops.commands import apply
     from ftops.project import LOCK_FILE
+    from ftops.render import progress
 
-    with stop.handling():  # SIGINT/SIGTERM: stop starting work, settle, write the lock, 130/143
+    # SIGINT/SIGTERM: stop starting work, settle, write the lock, 130/143; big files read or
+    # uploaded show a bar on a terminal.
+    with stop.handling(), progress.shown(sys.stderr):
         # The remaining options are named as ApplyOptions' fields.
         run = apply.run(apply.ApplyOptions(
             specs=specs_dir, auto_approve=auto_approve, **options,

@@ -4,10 +4,12 @@ the URL and cause, a plan that counts what only --prune shows, progress bars on 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -208,3 +210,26 @@ def test_no_bar_off_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     result = CliRunner().invoke(main, ["validate", str(path)])  # stderr is not a terminal
     assert result.exit_code == 0
     assert "reading" not in result.stderr and "\r" not in result.output
+
+
+def test_bar_drawn_for_a_big_upload_in_parts(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dataset that goes up in parts, from the executor's worker threads, draws an
+    ``uploading`` bar that ends at 100 %."""
+    from ftops.emulator import Emulator
+    from ftops.providers import Remote
+    from tests.conftest import sdk_client
+
+    monkeypatch.setattr(progress, "BIG_BYTES", 1)
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(make_chat_jsonl(400))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    size = path.stat().st_size
+    tty = _Tty()
+    with Emulator(job_seconds=0) as emu, sdk_client(emu.base_url) as sdk, \
+            progress.shown(tty, environ={}), ThreadPoolExecutor(max_workers=1) as worker:
+        remote = Remote(sdk, repo="r")
+        worker.submit(remote.upload, path, sha, threshold=1, part_size=size // 4 + 1).result()
+    drawn = tty.getvalue()
+    assert "\ruploading big.jsonl [" in drawn
+    assert drawn.endswith(f"100% {size / 1e6:.1f}/{size / 1e6:.1f} MB\n")

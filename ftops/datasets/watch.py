@@ -9,23 +9,41 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
-# (path, bytes read so far, size); called once with the size at the end.
-Watcher = Callable[[Path, int, int], None]
+
+class Watcher(Protocol):
+    """Told (path, bytes read or sent so far, size) as a file goes; once with the size at the
+    end. ``verb`` says what is done to it: ``reading`` (analysis) or ``uploading``."""
+
+    def __call__(self, path: Path, done: int, total: int, verb: str = "reading") -> None: ...
+
+
 _WATCHER: ContextVar[Watcher | None] = ContextVar("ftops_dataset_watcher", default=None)
+# Uploads run on the executor's worker threads, which do not inherit the context: they are
+# told through the watcher of the whole process, set by the same ``watching``.
+_PROCESS: list[Watcher] = []
 
 
 @contextlib.contextmanager
 def watching(watcher: Watcher) -> Iterator[None]:
     token = _WATCHER.set(watcher)
+    _PROCESS.append(watcher)
     try:
         yield
     finally:
+        _PROCESS.remove(watcher)
         _WATCHER.reset(token)
+
+
+def sent(path: Path, done: int, total: int) -> None:
+    """An upload of ``path`` has sent ``done`` of its ``total`` bytes (from any thread)."""
+    watcher = _WATCHER.get() or (_PROCESS[-1] if _PROCESS else None)
+    if watcher is not None:
+        watcher(path, done, total, "uploading")
 
 
 class _Counted(io.RawIOBase):

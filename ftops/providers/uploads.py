@@ -15,6 +15,7 @@ import openai
 from openai import OpenAI
 from openai.types import FileObject
 
+from ftops.datasets import watch
 from ftops.errors import RemoteError, StalePlanError
 from ftops.identity import FINE_TUNE_PURPOSE
 from ftops.stop import RequestBudget
@@ -63,6 +64,8 @@ def _send_parts(client: OpenAI, upload_id: str, path: Path, size: int, *,
     it holds one (from its read until it is sent and hashed), and each part's predecessors hold
     one or are done, so the in-order hash never waits on a part that waits for a slot."""
     failed = threading.Event()
+    done = [0]  # bytes sent, for a progress bar on a terminal (``ftops.datasets.watch``)
+    counting = threading.Lock()
     with ThreadPoolExecutor(max_workers=1) as hasher, \
             ThreadPoolExecutor(max_workers=budget.size) as senders:
         digest = InOrderHash(hasher)
@@ -75,6 +78,9 @@ def _send_parts(client: OpenAI, upload_id: str, path: Path, size: int, *,
                 hashed = digest.feed(index, chunk)
                 part_id = client.uploads.parts.create(upload_id, data=chunk).id
                 hashed.wait()
+                with counting:
+                    done[0] += len(chunk)
+                    watch.sent(path, done[0], size)
                 return part_id
             except BaseException:
                 failed.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -46,20 +47,23 @@ class Bars:
     def __init__(self, stream: TextIO, *, min_bytes: int | None = None) -> None:
         self.stream = stream
         self.min_bytes = BIG_BYTES if min_bytes is None else min_bytes
-        self.drawn: dict[Path, float] = {}  # path -> when its bar was last drawn
+        self.drawn: dict[tuple[str, Path], float] = {}  # -> when its bar was last drawn
+        self._lock = threading.Lock()  # parallel uploads report from several threads
 
-    def __call__(self, path: Path, done: int, total: int) -> None:
-        if total < self.min_bytes or (done >= total and path not in self.drawn):
-            return  # small, or its bar already ended (or it was read before a first draw)
-        now = time.monotonic()
-        if done < total and now - self.drawn.get(path, 0.0) < _EVERY_SECONDS:
-            return
-        self.drawn[path] = now
-        self.stream.write("\r" + bar_text(f"reading {path.name}", done, total))
-        if done >= total:
-            self.stream.write("\n")
-            del self.drawn[path]
-        self.stream.flush()
+    def __call__(self, path: Path, done: int, total: int, verb: str = "reading") -> None:
+        key = (verb, path)
+        with self._lock:
+            if total < self.min_bytes or (done >= total and key not in self.drawn):
+                return  # small, or its bar already ended (or it went before a first draw)
+            now = time.monotonic()
+            if done < total and now - self.drawn.get(key, 0.0) < _EVERY_SECONDS:
+                return
+            self.drawn[key] = now
+            self.stream.write("\r" + bar_text(f"{verb} {path.name}", done, total))
+            if done >= total:
+                self.stream.write("\n")
+                del self.drawn[key]
+            self.stream.flush()
 
     def close(self) -> None:
         if self.drawn:  # a read that failed half-way: end its line
