@@ -168,3 +168,11 @@ def test_jobs_without_metadata_are_recognised_under_faults(tmp_path: Path) -> No
         assert len(live) == 2, [(j.id, j.status, j.training_file) for j in jobs]
         assert len({f.filename for f in files}) == len(files) == 2
         assert actions(project) == {"model.bot[az]": "pending", "model.helper[az]": "pending"}
+
+
+def test_the_plan_shows_the_training_type(tmp_path: Path, az: Emulator) -> None:
+    project = write_project(tmp_path / "repo", provider(az), MODELS)
+    shown = run_cli(project.specs, "plan", "-v")
+    assert shown.exit_code == 0, shown.output
+    assert "training type globalstandard" in shown.output
+    assert "training type developer" in shown.output

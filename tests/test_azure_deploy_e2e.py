@@ -57,7 +57,7 @@ def write(root: Path, server: Emulator, *, deploy: dict[str, Any] | None = None)
                                "compare_with": "none", "min_score": 0}},
         "models": {"bot": {"base": "gpt-4.1-mini-2025-04-14", "training": "train",
                            "suffix": "bot", "provider": "az", "training_type": "developer",
-                           "eval": "held-out",
+                           "eval": "held-out", "promote": "support",
                            "deploy": deploy or {"name": "bot-prod", "sku": "standard",
                                                 "capacity": 2}}},
     }
@@ -109,6 +109,9 @@ def test_train_deploy_lock_eval_replan(tmp_path: Path, az: Emulator,
     assert lock["deployment"]["name"] == "bot-prod"
     assert lock["deployment"]["model_id"] == lock["fine_tuned_model"]
     assert lock["deployment"]["sku"] == "standard"
+    # The promoted alias names what applications call on Azure: the deployment.
+    alias = yaml.safe_load((project.root / "ftops.lock").read_text())["aliases"]["support"]
+    assert alias["deployment"] == "bot-prod" and alias["model_id"] == lock["fine_tuned_model"]
     # The eval after --wait called the model through its deployment, on the v1 API.
     chats = [r for r in az.requests() if r["path"] == "/openai/v1/chat/completions"]
     assert chats and all(r["status"] == 200 for r in chats)

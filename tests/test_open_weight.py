@@ -160,3 +160,14 @@ def test_openai_does_not_take_an_open_weight_base(tmp_path: Path) -> None:
     result = run_cli(project.specs, "plan", "--emulator")
     assert result.exit_code == 1, result.output
     assert "models.bot.base" in result.output
+
+
+def test_plan_v_shows_the_options_apart_from_the_hyperparameters(tmp_path: Path) -> None:
+    project = write(tmp_path / "repo", {"bot": model(
+        "nb", hyperparameters={"n_epochs": 2}, options={"lora_r": 8})})
+    shown = run_cli(project.specs, "plan", "--emulator", "-v")
+    assert shown.exit_code == 0, shown.output
+    lines = [line.strip() for line in shown.output.splitlines()]
+    assert any(line.startswith("options") and "lora_r" in line for line in lines), lines
+    assert any(line.startswith("hyperparameters") and "lora_r" not in line
+               and "n_epochs" in line for line in lines), lines

@@ -22,6 +22,7 @@ from ftops.providers import Account, api_error_message
 from ftops.render.charts import loss_chart_markdown
 from ftops.render.details import DatasetFacts, JobFacts, ModelFacts
 from ftops.spec import ResolvedModel
+from ftops.spec.schema import METHOD_HYPERPARAMETERS
 from ftops.tokens import TokenCounter, get_encoding
 
 PLAN_FILE_NAME = "ftops-plan.json"
@@ -69,8 +70,11 @@ def job_facts(project: Project) -> JobFacts:
         if model.cost_basis is None:
             continue
         epochs, tokens = model.cost_basis
+        # Keys the method does not define came from ``options:`` (the provider's own).
+        own = METHOD_HYPERPARAMETERS.get(model.method, ())
         models[model.name] = ModelFacts(epochs, cost.billed_tokens(tokens, epochs),
-                                        options=dict(getattr(model, "options", None) or {}))
+                                        options={k: v for k, v in model.hyperparameters.items()
+                                                 if k not in own})
     return JobFacts(datasets, models)
 
 

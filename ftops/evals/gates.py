@@ -142,9 +142,12 @@ def promote(project: Project, locked: lock.Lock,
     for result in results:
         model = project.spec.model(result.model)
         if model is not None and model.promote and result.passed:
-            aliases[model.promote] = {"model": result.model,
-                                      "model_id": result.candidate.run.model_id,
-                                      "eval": result.record()}
+            entry = {"model": result.model, "model_id": result.candidate.run.model_id,
+                     "eval": result.record()}
+            serving = served_as(locked, result.model)
+            if serving:  # on Azure, what applications call: the deployment's name
+                entry["deployment"] = serving
+            aliases[model.promote] = entry
     return replace(locked, aliases=dict(sorted(aliases.items())))
 
 

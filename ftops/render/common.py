@@ -74,6 +74,8 @@ def details(action: Action) -> str:
     elif action.action in (ActionType.TRAIN, ActionType.RETRAIN) and action.training:
         base = action.training.base or f"model.{action.training.parent}"
         parts.append(f"from {base}")
+        if action.training.training_type:  # Azure: where and when the job runs
+            parts.append(f"training type {action.training.training_type}")
         if action.training.base and approximated(action.training.base):
             parts.append("tokens and cost are an estimate (another model's tokenizer)")
     if d.note:

@@ -56,12 +56,15 @@ def job_fields(action: Action, facts: JobFacts = NO_FACTS) -> list[tuple[str, st
     if training.validation is not None:
         rows.append(("validation", _dataset(training.validation, facts)))
     rows.append(("method", training.method))
-    hyper = dict(training.hyperparameters)
+    options = model.options if model is not None else {}
+    hyper = {k: v for k, v in training.hyperparameters.items() if k not in options}
     if model is not None:
         auto = hyper.get("n_epochs", "auto") == "auto"
         hyper["n_epochs"] = f"{model.epochs} (auto)" if auto else model.epochs
     rows.append(("hyperparameters", _pairs(hyper)))
     rows += [("suffix", short(training.suffix)), ("seed", short(training.seed))]
+    if training.training_type:
+        rows.append(("training type", training.training_type))
     if model is not None and model.options:
         rows.append(("options", _pairs(model.options)))
     rows.append(("metadata", _pairs(training.metadata)))
