@@ -36,7 +36,8 @@ PROVIDERS: dict[str, dict[str, Any]] = {
 TYPES = {name: p["type"] for name, p in PROVIDERS.items()}
 
 
-def write(root: Path, models: dict[str, Any], providers: dict[str, Any] | None = None) -> Project:
+def write(root: Path, models: dict[str, Any], providers: dict[str, Any] | None = None,
+          evals: dict[str, Any] | None = None) -> Project:
     project = Project(root)
     specs = project.specs
     (specs / "data").mkdir(parents=True, exist_ok=True)
@@ -46,7 +47,7 @@ def write(root: Path, models: dict[str, Any], providers: dict[str, Any] | None =
                          "held": {"path": "data/held.jsonl"}},
             "providers": providers or PROVIDERS,
             "evals": {"held-out": {"dataset": "held", "checks": ["contains"],
-                                   "compare_with": "none", "min_score": 0}},
+                                   "compare_with": "none", "min_score": 0}, **(evals or {})},
             "models": models}
     (specs / "ftops.yaml").write_text(yaml.safe_dump(spec, sort_keys=True))
     project.commit()
@@ -70,10 +71,13 @@ def test_one_spec_on_five_providers_plans_applies_waits_evals_and_replans_clean(
         "bot-oai": model("oai", eval="held-out"),
         "bot-az": model("az"),
         "bot-nb": model("nb", eval="held-out", options={"learning_rate": 0.0001, "lora_r": 8}),
-        "bot-tg": model("tg", eval="held-out", options={"learning_rate": 0.00001}),
+        "bot-tg": model("tg", eval="vs-openai", options={"learning_rate": 0.00001}),
         "bot-fw": {**model("fw", eval="held-out"), "suffix": None},
     }
-    project = write(tmp_path / "repo", models)
+    # An eval may compare with a model on another provider.
+    vs_openai = {"vs-openai": {"dataset": "held", "checks": ["contains"],
+                               "compare_with": "bot-oai", "min_improvement": -1}}
+    project = write(tmp_path / "repo", models, evals=vs_openai)
     assert run_cli(project.specs, "validate").exit_code == 0
     planned = actions(project)
     assert {k: v for k, v in planned.items() if k.startswith("model.")} == {
@@ -84,8 +88,14 @@ def test_one_spec_on_five_providers_plans_applies_waits_evals_and_replans_clean(
     status = run_cli(project.specs, "status", "--emulator")
     assert status.exit_code == 0, status.output
     assert all(name in status.output for name in models)
-    evaluated = run_cli(project.specs, "eval", "--emulator")
+    evaluated = run_cli(project.specs, "eval", "--emulator", "--json")
     assert evaluated.exit_code == 0, evaluated.output
+    results = {r["model"]: r for r in json.loads(evaluated.stdout)["evals"]}
+    assert results["bot-tg"]["compare_with"] == "bot-oai"
+    assert results["bot-tg"]["comparison"]["model_id"].startswith("ft:gpt-4o-mini")
+    exported = run_cli(project.specs, "export", "--emulator", "--out", str(tmp_path / "out"))
+    assert exported.exit_code == 0, exported.output
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= set(models)
     assert actions(project) == {f"model.{name}[{m['provider']}]": "ok"
                                 for name, m in models.items()}
     lock = yaml.safe_load((project.root / "ftops.lock").read_text())["models"]
