@@ -77,6 +77,13 @@ class Catalog:
     recorded: dt.date
     models: tuple[ModelInfo, ...]
     providers: tuple[ProviderInfo, ...]
+    # Retiring base -> provider type -> a suggested base to retrain its fine-tunes on.
+    successors: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def successors_of(self, base: str) -> dict[str, str]:
+        """Provider type -> the suggested successor of ``base`` there (empty when none)."""
+        info = self.model(base)
+        return dict(self.successors.get(info.id if info else root_base(base), {}))
 
     def model(self, model_id: str) -> ModelInfo | None:
         """The entry for a snapshot id, an alias, or the root base of a ``ft:`` model id."""
@@ -245,4 +252,5 @@ def load() -> Catalog:
     providers = tuple(_provider(name, entry) for name, entry in raw["providers"].items())
     recorded = _date(raw["recorded"])
     assert recorded is not None
-    return Catalog(recorded=recorded, models=models, providers=providers)
+    successors = {base: dict(table) for base, table in (raw.get("successors") or {}).items()}
+    return Catalog(recorded=recorded, models=models, providers=providers, successors=successors)

@@ -47,17 +47,18 @@ def main() -> None:
     """GitOps for OpenAI fine-tuning: validate, plan and apply fine-tuning specs kept in git."""
 
 
+_specs_option = click.option("--specs", "specs_dir", default="specs", show_default=True,
+                             type=click.Path(path_type=Path), help="Spec directory or file.")
+
+
 @main.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--specs", "specs_dir", default="specs", show_default=True,
-              type=click.Path(path_type=Path),
-              help="Spec directory or file, used when no PATH names one.")
+@_specs_option
 @click.option("--format", "fmt", default="chat", show_default=True,
               type=click.Choice(["chat", "preference", "reinforcement"]),
               help="Format of .jsonl files given as PATH.")
 @click.option("--model", default="gpt-4o-mini-2024-07-18", show_default=True,
-              help="Base model whose encoding, token limit and price apply to .jsonl files "
-                   "given as PATH.")
+              help="Base model whose encoding, token limit and price apply to .jsonl PATHs.")
 @click.option("--max-errors", default=50, show_default=True, type=click.IntRange(min=1),
               help="Errors listed per dataset.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -98,22 +99,18 @@ def schema_command() -> None:
 @click.option("--faults", default="429,500,503,drop,500-after-create", show_default=True,
               help="Comma-separated fault modes to draw from.")
 @click.option("--retry-after", default=1.0, show_default=True, type=click.FloatRange(min=0),
-              metavar="SECONDS",
-              help="Wait advised (Retry-After) with injected 429/503; 0: SDKs retry at once.")
+              metavar="SECONDS", help="Retry-After of injected 429/503; 0: SDKs retry at once.")
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Delay added to every API request.")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed for ids and faults: the same requests see the same faults.")
 @click.option("--flavor", default="openai", show_default=True,
               type=click.Choice(["openai", "azure", "nebius", "together", "fireworks"]),
-              help="API dialect: OpenAI's /v1, Azure OpenAI's /openai with api-version, "
-                   "Nebius Token Factory's /v1, Together AI's or Fireworks AI's API.")
-@click.option("--no-metadata-filter", is_flag=True,
-              help="Refuse the metadata filter on job listing (400), as some endpoints do.")
+              help="API dialect: that provider's API (azure: /openai with api-version).")
+@click.option("--no-metadata-filter", is_flag=True, help="Refuse job listings' metadata filter.")
 @click.option("--log-size", default=10_000, show_default=True, type=click.IntRange(min=0),
               help="Latest requests kept by /_emulator/requests (/_emulator/stats counts all).")
-@click.option("--drop-metadata", is_flag=True,
-              help="Accept job metadata but never keep it, as a provider without it.")
+@click.option("--drop-metadata", is_flag=True, help="Accept job metadata, never keep it.")
 def emulator_command(no_metadata_filter: bool, **options: Any) -> None:
     """Serve an OpenAI-compatible fine-tuning API locally until interrupted."""
     from ftops.commands import emulator
@@ -123,8 +120,6 @@ def emulator_command(no_metadata_filter: bool, **options: Any) -> None:
                  echo=click.echo)
 
 
-_specs_option = click.option("--specs", "specs_dir", default="specs", show_default=True,
-                             type=click.Path(path_type=Path), help="Spec directory or file.")
 _emulator_option = click.option("--emulator", is_flag=True,
                                 help="Use the embedded emulator (state under .ftops/), no key.")
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -154,12 +149,9 @@ def _with(options: Sequence[Callable[[_F], _F]]) -> Callable[[_F], _F]:
               help="Save the plan here for `ftops apply PLAN`.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when nothing changes, 2 when changes are pending, 1 on error.")
-@click.option("--comment", is_flag=True,
-              help="In GitHub Actions: post or edit the plan comment on the pull request.")
-@click.option("--check", is_flag=True,
-              help="In GitHub Actions: write the `ftops plan` check run on the head commit.")
-@click.option("-v", "--verbose", is_flag=True,
-              help="Also show everything each job will be created with.")
+@click.option("--comment", is_flag=True, help="In GitHub Actions: post or edit the PR comment.")
+@click.option("--check", is_flag=True, help="In GitHub Actions: write the `ftops plan` check.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show all each job is created with.")
 def plan_command(specs_dir: Path, as_json: bool, detailed_exitcode: bool,
                  **options: Any) -> None:
     """Show what apply would change. Makes no change to the account."""
@@ -284,8 +276,7 @@ def status_command(specs_dir: Path, emulator: bool, as_json: bool, markdown: boo
 @_specs_option
 @_emulator_option
 @click.option("--timeout", type=click.FloatRange(min=0), help="Give up after this many seconds.")
-@click.option("--all", "all_events", is_flag=True,
-              help="Print every event, also those an earlier wait printed.")
+@click.option("--all", "all_events", is_flag=True, help="Print every event, also earlier ones.")
 def wait_command(names: tuple[str, ...], specs_dir: Path, emulator: bool,
                  timeout: float | None, all_events: bool) -> None:
     """Follow the named models' jobs (all by default) until they end."""
@@ -351,8 +342,7 @@ def export_command(names: tuple[str, ...], specs_dir: Path, emulator: bool,
 @_specs_option
 @_emulator_option
 @click.option("--name", "names", multiple=True, help="Model name for each job, in order.")
-@click.option("--provider", default="openai", show_default=True,
-              help="The providers entry the jobs live on.")
+@click.option("--provider", default="openai", show_default=True, help="The jobs' providers entry.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Spec file to write (default: imported.yaml in the spec directory).")
 def import_command(job_ids: tuple[str, ...], specs_dir: Path, emulator: bool,
@@ -366,6 +356,23 @@ def import_command(job_ids: tuple[str, ...], specs_dir: Path, emulator: bool,
     for name, job_id in sorted(run.models.items()):
         click.echo(f"adopted {job_id} as model {name}")
     click.echo(f"wrote {run.spec_file}; review and commit it with its datasets")
+
+
+@main.command("migrate")
+@click.argument("models", nargs=-1, required=True)
+@_specs_option
+@click.option("--to", required=True, help="The providers entry (or provider type) to move to.")
+@click.option("--base", required=True, help="The base model there (one the catalog lists).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="New spec file.")
+@click.option("--eval", help="Eval (or chat dataset) to compare on with the original.")
+@click.option("--name", help="The successor's name (with one MODEL).")
+@click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
+def migrate_command(models: tuple[str, ...], specs_dir: Path, **options: Any) -> None:
+    """Write successors of MODELs elsewhere into a NEW spec file, each gated by an eval."""
+    from ftops.commands import migrate
+
+    run = migrate.run(migrate.MigrateOptions(models, specs=specs_dir, **options))
+    click.echo(run.to_text(), nl=False)
 
 
 @main.command("demo")
@@ -383,8 +390,7 @@ def demo_command(job_seconds: float, specs_dir: Path | None) -> None:
 @main.command("init")
 @click.argument("directory", required=False, default=".",
                 type=click.Path(file_okay=False, path_type=Path))
-@click.option("--force", is_flag=True,
-              help="Overwrite files that exist (.gitignore is only ever appended to).")
+@click.option("--force", is_flag=True, help="Overwrite files that exist (not .gitignore).")
 def init_command(directory: Path, force: bool) -> None:
     """Start an ftops project in DIRECTORY (default: here): example specs and dataset, the JSON
     Schema, three GitHub workflows, a pre-commit hook, .ftops/ in .gitignore. Runs `git init`

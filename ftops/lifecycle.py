@@ -151,13 +151,27 @@ class Calendar:
         out = []
         for (provider, base, day), models in sorted(groups.items()):
             verb = "stopped answering" if day <= self.today else "stop answering"
+            types = {m.provider_type for m in models}
             out.append(Diagnostic(
                 "warning", "base_shutdown",
                 f"{_count(models)} on {base} {verb} on {day.isoformat()} "
-                f"({days_from(day, self.today)}): {_names(models)} — see `ftops migrate`",
+                f"({days_from(day, self.today)}): {_names(models)} — see `ftops migrate`"
+                + self._suggested(base, types),
                 subject=f"provider.{provider}",
                 places=tuple(_place(m) for m in sorted(models, key=lambda m: m.name))))
         return out
+
+    def _suggested(self, base: str, types: set[str | None]) -> str:
+        """The catalog's suggested successors of ``base`` on other provider types, once."""
+        table = {t: b for t, b in self.catalog.successors_of(base).items() if t not in types}
+        if not table:
+            return ""
+        parts = []
+        for kind, successor in table.items():
+            stop = self.catalog.training_stop(kind, successor)
+            parts.append(f"{kind} {successor}" + (
+                f" (new jobs until {(stop - dt.timedelta(days=1)).isoformat()})" if stop else ""))
+        return f"; suggested successors: {', '.join(parts)}"
 
     def alias_warnings(self, aliases: Mapping[str, str],
                        retired: Mapping[str, dt.date]) -> list[Diagnostic]:

@@ -236,6 +236,8 @@ class _Planner:
             note = self._note(model, current, previous)
         if kind == ActionType.RETRAIN:
             note = f"fine-tuned model {self.deleted[model.name]} was deleted"
+        if model.migrates and kind in STARTS_JOB:
+            note = "; ".join(filter(None, (self._migrates(model), note)))
         changes = self._model_changes(model, fingerprint, current, previous, base, kind)
         if changes and previous is None:
             note = "labels differ from the job's; they apply to the next job (no retrain)"
@@ -266,6 +268,17 @@ class _Planner:
                 retired_on=retired.isoformat() if retired else None,
             ),
         )
+
+    def _migrates(self, model: ResolvedModel) -> str | None:
+        """A successor's job: which model it migrates, until when that answers, what gates it."""
+        original = self.desired.model(model.migrates or "")
+        if original is None:  # the original was removed: the migration is done
+            return None
+        day = self.calendar.shutdown(original)
+        then = (f"; then eval {model.eval}" + (f", alias {model.promote} moves if it passes"
+                                                 if model.promote else "")) if model.eval else ""
+        return (f"migrates {original.name}" + (f" (shuts down {day.isoformat()})" if day else "")
+                + then)
 
     @staticmethod
     def _note(model: ResolvedModel, current: Job | None, previous: Job | None) -> str | None:

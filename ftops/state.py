@@ -104,6 +104,7 @@ class ResolvedModel:
     adopt: tuple[str, str] | None = None  # (job id, fingerprint) of an adopted job
     training_type: str | None = None  # azure: standard | globalstandard | developer
     deploy: Deploy | None = None  # azure: the deployment serving the trained model
+    migrates: str | None = None  # the declared model this one succeeds (`ftops migrate`)
 
     @property
     def base(self) -> str | None:

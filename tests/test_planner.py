@@ -525,7 +525,10 @@ def test_shutdown_and_provider_deadline_warnings_with_a_fixed_today() -> None:
     p = run(d, Actual(files=UPLOADED), today=TODAY)
     assert [str(w) for w in kept(p)] == [
         "provider.openai: 1 model on gpt-4o-mini-2024-07-18 stop answering on 2027-01-14 "
-        "(in 50 days): bot — see `ftops migrate`",
+        "(in 50 days): bot — see `ftops migrate`"
+        "; suggested successors: azure gpt-4o-mini-2024-07-18 (new jobs until 2027-03-31), "
+        "nebius meta-llama/Llama-3.1-8B-Instruct, together Qwen/Qwen3-8B, "
+        "fireworks accounts/fireworks/models/qwen3-8b",
         "provider.openai: stops accepting new fine-tuning jobs on 2027-01-06 (in 42 days)",
     ]
     assert p.errors == ()
@@ -538,7 +541,10 @@ def test_warnings_come_one_line_per_provider_and_date_not_per_model() -> None:
     shutdown = [w for w in p.warnings if w.code == "base_shutdown"]
     assert [str(w) for w in shutdown] == [
         "provider.openai: 3 models on gpt-4o-mini-2024-07-18 stop answering on 2027-01-14 "
-        "(in 50 days): faq-bot, sales-bot, support-bot — see `ftops migrate`"]
+        "(in 50 days): faq-bot, sales-bot, support-bot — see `ftops migrate`"
+        "; suggested successors: azure gpt-4o-mini-2024-07-18 (new jobs until 2027-03-31), "
+        "nebius meta-llama/Llama-3.1-8B-Instruct, together Qwen/Qwen3-8B, "
+        "fireworks accounts/fireworks/models/qwen3-8b"]
     assert [p.subject for p in shutdown[0].places] == [
         "model.faq-bot", "model.sales-bot", "model.support-bot"]
     assert len([w for w in p.warnings if w.code == "provider_closing"]) == 1

@@ -245,7 +245,10 @@ def test_status_warns_of_shutdown_and_provider_cutoff_with_a_fixed_clock(
         late = plan.run(plan.PlanOptions(project.specs, today=dt.date(2027, 1, 10))).plan
     assert [str(w) for w in soon.warnings] == [
         "provider.openai: 1 model on gpt-4o-mini-2024-07-18 stop answering on 2027-01-14 "
-        "(in 44 days): bot — see `ftops migrate`",
+        "(in 44 days): bot — see `ftops migrate`"
+        "; suggested successors: azure gpt-4o-mini-2024-07-18 (new jobs until 2027-03-31), "
+        "nebius meta-llama/Llama-3.1-8B-Instruct, together Qwen/Qwen3-8B, "
+        "fireworks accounts/fireworks/models/qwen3-8b",
         "provider.openai: stops accepting new fine-tuning jobs on 2027-01-06 (in 36 days)"]
     assert calm.warnings == ()
     assert late is not None

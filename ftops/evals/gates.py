@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from ftops import lock
 from ftops.errors import FtopsError, UsageError
 from ftops.evals.checks import Example, load_examples, score
 from ftops.evals.results import Disagreement, EvalResult, Gate, Scored
-from ftops.evals.runner import CACHE_DIR, run_model
+from ftops.evals.runner import CACHE_DIR, cached_run, run_model
 from ftops.evals.views import summary_line
 from ftops.project import LOCK_FILE, Project
 from ftops.providers import Account
@@ -31,6 +32,33 @@ def trained_id(locked: lock.Lock, name: str) -> str | None:
                          f"{entry.retired}: its base has shut down; nothing to evaluate",
                          hint="see `ftops migrate` to retrain it on a base that lives")
     return entry.fine_tuned_model
+
+
+def _gone(locked: lock.Lock, name: str) -> bool:
+    """The model no longer answers: its base shut down, or it was deleted."""
+    entry = locked.models.get(name)
+    return entry is not None and (bool(entry.retired) or entry.deleted)
+
+
+def _last_id(locked: lock.Lock, name: str) -> str | None:
+    """The model id a comparison is about, also once the model no longer answers."""
+    return locked.models[name].fine_tuned_model if _gone(locked, name) else trained_id(
+        locked, name)
+
+
+def _remembered(locked: lock.Lock, spec: Eval, other: ResolvedModel, other_id: str,
+                examples: Sequence[Example], sha: str, cache_dir: Path) -> Scored:
+    """A comparison model that no longer answers, scored by the replies cached on its first
+    eval: a successor is still held to the model it replaces."""
+    run = cached_run(cache_dir, other.provider, other_id, examples, sha)
+    if run is None:
+        why = "stopped answering" if locked.models[other.name].retired else "was deleted"
+        raise FtopsError(f"eval {spec.name} compares with model {other.name} ({other_id}), which "
+                         f"{why}, and no reply of it to dataset {spec.dataset} is cached",
+                         path=spec.file, line=spec.line,
+                         hint="the comparison needs its replies from an eval run while it "
+                              "answered; set compare_with: base or none")
+    return score(run, examples, spec.checks, spec.schemas)
 
 
 def served_as(locked: lock.Lock, name: str) -> str | None:
@@ -95,12 +123,14 @@ def evaluate_model(project: Project, remotes: Mapping[str, Account], locked: loc
         comparison, label = scored(model.provider, model.base_model), "base"
     elif spec.compare_with != "none":
         other = project.spec.model(spec.compare_with)
-        other_id = trained_id(locked, spec.compare_with)
+        other_id = _last_id(locked, spec.compare_with)
         if other is None or other_id is None:
             raise FtopsError(f"eval {spec.name} compares with model {spec.compare_with}, which "
                              "has no trained model yet", path=spec.file, line=spec.line,
                              hint="train it first (`ftops apply --wait`)")
-        comparison = scored(other.provider, other_id, served_as(locked, spec.compare_with))
+        comparison = (_remembered(locked, spec, other, other_id, examples, sha, cache_dir)
+                      if _gone(locked, spec.compare_with) else
+                      scored(other.provider, other_id, served_as(locked, spec.compare_with)))
         label = spec.compare_with
     return EvalResult(
         model=model.name, eval=spec.name, dataset_sha256=sha, checks=spec.checks,
@@ -113,9 +143,11 @@ def evaluate_model(project: Project, remotes: Mapping[str, Account], locked: loc
 
 def evaluate(project: Project, remotes: Mapping[str, Account], locked: lock.Lock,
              names: Sequence[str] = (), *, parallel: int = 4,
-             report: Report = lambda _line: None) -> tuple[EvalResult, ...]:
+             report: Report = lambda _line: None,
+             skip_gone: bool = False) -> tuple[EvalResult, ...]:
     """The named models' evals (every model with an eval and a trained model when none is named).
-    A named model without an eval or a trained model is an error; unnamed ones are skipped."""
+    A named model without an eval or a trained model is an error; unnamed ones are skipped, and
+    with ``skip_gone`` (the gate after apply) so are those that no longer answer."""
     declared = {m.name: m for m in project.spec.models}
     unknown = sorted(set(names) - set(declared))
     if unknown:
@@ -128,6 +160,9 @@ def evaluate(project: Project, remotes: Mapping[str, Account], locked: lock.Lock
     for model in project.spec.models:
         if model.eval is None or (names and model.name not in names):
             continue
+        if skip_gone and not names and _gone(locked, model.name):
+            report(f"model {model.name}: no longer answers; eval {model.eval} skipped")
+            continue
         if not names and trained_id(locked, model.name) is None:
             report(f"model {model.name}: not trained yet; eval {model.eval} skipped")
             continue
@@ -139,9 +174,13 @@ def promote(project: Project, locked: lock.Lock,
             results: Sequence[EvalResult]) -> lock.Lock:
     """Move each passing model's alias to it; a failing one leaves its alias where it was."""
     aliases = dict(locked.aliases)
+    # A successor whose gate holds takes the alias: its original's passing gate does not keep it.
+    taken_over = {m.migrates for r in results if r.passed
+                  and (m := project.spec.model(r.model)) is not None and m.migrates and m.promote}
     for result in results:
         model = project.spec.model(result.model)
-        if model is not None and model.promote and result.passed:
+        if model is not None and model.promote and result.passed and (
+                model.name not in taken_over):
             entry = {"model": result.model, "model_id": result.candidate.run.model_id,
                      "eval": result.record()}
             serving = served_as(locked, result.model)
@@ -155,7 +194,8 @@ def gate(project: Project, remotes: Mapping[str, Account], locked: lock.Lock, *,
          parallel: int = 4, report: Report = lambda _line: None) -> Gate:
     """After apply: evaluate every trained model with an eval, promote those that pass and
     write ``ftops.lock`` when an alias moved."""
-    results = evaluate(project, remotes, locked, parallel=parallel, report=report)
+    results = evaluate(project, remotes, locked, parallel=parallel, report=report,
+                       skip_gone=True)
     updated = promote(project, locked, results)
     if updated.aliases != locked.aliases:
         lock.write_lock(project.root / LOCK_FILE, updated)

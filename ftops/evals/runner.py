@@ -25,19 +25,30 @@ def _cache_path(cache_dir: Path, provider: str, model_id: str, dataset_sha256: s
     return cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
 
 
-def run_model(remote: Account, model_id: str, examples: Sequence[Example], dataset_sha256: str,
-              *, cache_dir: Path, parallel: int = 4, call_as: str | None = None) -> Run:
-    """``model_id``'s replies to every example: from the cache, else one request per example
-    (naming ``call_as`` where the model answers under another name: an Azure deployment)."""
-    path = _cache_path(cache_dir, remote.provider, model_id, dataset_sha256)
+def cached_run(cache_dir: Path, provider: str, model_id: str, examples: Sequence[Example],
+               dataset_sha256: str) -> Run | None:
+    """``model_id``'s cached replies to every example, or None. Also what a model that no
+    longer answers (retired, deleted) is compared by: the replies of its first eval."""
+    path = _cache_path(cache_dir, provider, model_id, dataset_sha256)
     if path.exists():
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             if len(raw["outputs"]) == len(examples):
-                return Run(remote.provider, model_id, tuple(raw["outputs"]),
+                return Run(provider, model_id, tuple(raw["outputs"]),
                            raw["prompt_tokens"], raw["completion_tokens"], cached=True)
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is only a missed saving: ask again
+    return None
+
+
+def run_model(remote: Account, model_id: str, examples: Sequence[Example], dataset_sha256: str,
+              *, cache_dir: Path, parallel: int = 4, call_as: str | None = None) -> Run:
+    """``model_id``'s replies to every example: from the cache, else one request per example
+    (naming ``call_as`` where the model answers under another name: an Azure deployment)."""
+    cached = cached_run(cache_dir, remote.provider, model_id, examples, dataset_sha256)
+    if cached is not None:
+        return cached
+    path = _cache_path(cache_dir, remote.provider, model_id, dataset_sha256)
     patient = remote.with_retries(RETRIES)
 
     def ask(example: Example) -> ChatReply:

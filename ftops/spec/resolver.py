@@ -309,14 +309,12 @@ class _Resolver(_SectionResolver):
             )
             return False
         other = promoted.get(value.promote)
-        if other is not None:
-            self.problems.at(
-                entry,
-                ("promote",),
-                f"alias '{value.promote}' is already promoted by model "
-                f"'{other.name}' ({other.file}:{other.line})",
-                "duplicate_name",
-            )
+        # A successor (`migrates:`) takes over its original's alias when its own gate holds.
+        if other is not None and value.migrates != other.name and (
+                other.value.migrates != entry.name):
+            self.problems.at(entry, ("promote",), f"alias '{value.promote}' is already promoted "
+                             f"by model '{other.name}' ({other.file}:{other.line})",
+                             "duplicate_name")
             return False
         promoted[value.promote] = entry
         return True
@@ -390,6 +388,7 @@ class _Resolver(_SectionResolver):
             line=entry.line,
             key_lines={key: entry.line_of(key) for key in sorted(value.model_fields_set)},
             adopt=(value.adopt.job, value.adopt.fingerprint) if value.adopt else None,
+            migrates=value.migrates,
             **azure.resolved(entry, self.providers.get(value.provider)),
         )
 

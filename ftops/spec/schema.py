@@ -177,6 +177,9 @@ class _Model(_Strict):
         None, description="azure only: where the job runs (default: the provider's)."
     )
     deploy: _Deploy | None = Field(None, description="azure only: serve the trained model.")
+    migrates: _Name | None = Field(
+        None, description="The models entry this one succeeds (`ftops migrate`): the plan says "
+        "so, and it may promote that model's alias; ignored once that model is removed.")
     options: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], int | float | bool | str] = (
         Field(default_factory=dict, description="nebius, together, fireworks: the provider's "
               "own hyperparameters (learning_rate, lora_r, ...); part of the fingerprint.")
