@@ -20,8 +20,9 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ftops import evals, github, gitinfo, lock, plandiff, render, stop
+from ftops import github, gitinfo, lock, plandiff, render, stop
 from ftops.apply import Executor
 from ftops.commands import session
 from ftops.commands.reports import (
@@ -40,6 +41,9 @@ from ftops.project import LOCK_FILE, Project, check_clean, load_project
 from ftops.providers import Account
 from ftops.state import Actual
 from ftops.stop import RequestBudget
+
+if TYPE_CHECKING:
+    from ftops import evals
 
 Report = Callable[[str], None]
 
@@ -164,9 +168,13 @@ def _execute(project: Project, remotes: Mapping[str, Account], execution: Execut
         locked = session.refresh_lock(  # a stop now waits for it
             project, remotes, plan,
             after if after is not None else session.read_actual(remotes, execution.budget))
-    gated = (evals.gate(project, remotes, locked, parallel=options.parallel,
-                        report=options.report) if options.wait else None)
-    locked = gated.lock if gated else locked
+    gated = None
+    if options.wait:  # the gates run only after --wait; their imports (jsonschema) wait too
+        from ftops import evals
+
+        gated = evals.gate(project, remotes, locked, parallel=options.parallel,
+                           report=options.report)
+        locked = gated.lock
     charts = loss_markdown(project, remotes, locked) if ctx is not None and options.wait else ""
     sha = None
     if options.commit_lock:
@@ -303,6 +311,8 @@ def apply_markdown(run: ApplyRun, charts: str = "") -> str:
     if run.lock_commit:
         lines += ["", f"`{LOCK_FILE}` committed as `{run.lock_commit[:12]}`."]
     if run.eval_results:
+        from ftops import evals
+
         lines += ["", evals.results_markdown(run.eval_results).rstrip("\n")]
     if charts:
         lines += ["", charts]
