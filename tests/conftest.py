@@ -1,7 +1,8 @@
 """Shared fixtures: a fresh in-process emulator per test and a strict SDK client pointed at it.
 
 The whole suite runs as of one pinned day (FTOPS_TODAY, set here before any test and inherited
-by every process a test starts), so no test depends on the machine's date. Tests of other days
+by every process a test starts), so no test depends on the machine's date; likewise
+FTOPS_EMULATOR_JOB_SECONDS=0 makes ``--emulator`` jobs end on the next read. Tests of other days
 set their own with monkeypatch (tests/test_calendar.py runs the main flows on three days).
 """
 
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -30,6 +32,9 @@ from ftops.emulator import Emulator
 
 SUITE_TODAY = "2026-12-01"
 os.environ["FTOPS_TODAY"] = SUITE_TODAY
+# `--emulator` jobs (and deployments) end on the next read, not after 3 s: a test that follows a
+# job poll by poll uses a clock of its own, or sets its own duration with monkeypatch.
+os.environ["FTOPS_EMULATOR_JOB_SECONDS"] = "0"
 
 
 def make_chat_jsonl(n: int = 10, *, tag: str = "", bad_line: int | None = None) -> bytes:
@@ -61,6 +66,16 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
+# One TLS context for every SDK client the tests make: they speak plain HTTP to 127.0.0.1, and a
+# client left to make its own reads the system's CA bundle again (about 30 ms of CPU each).
+LOOPBACK_TLS = ssl.create_default_context()
+
+
+def loopback_http_client() -> openai.DefaultHttpxClient:
+    """The SDK's own HTTP client for the emulator: no proxy settings, the shared TLS context."""
+    return openai.DefaultHttpxClient(trust_env=False, verify=LOOPBACK_TLS)
+
+
 def sdk_client(base_url: str, *, max_retries: int = 0, strict: bool = True) -> openai.OpenAI:
     """The real SDK, strict about response shapes, ignoring proxy settings of the environment."""
     return openai.OpenAI(
@@ -68,7 +83,7 @@ def sdk_client(base_url: str, *, max_retries: int = 0, strict: bool = True) -> o
         api_key="sk-test",
         max_retries=max_retries,
         _strict_response_validation=strict,
-        http_client=openai.DefaultHttpxClient(trust_env=False),
+        http_client=loopback_http_client(),
     )
 
 
@@ -143,3 +158,16 @@ def run_cli(specs: Path, *args: str) -> Result:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: `-p no:xdist` runs know nothing of it
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: a worker more than there are cores. About half of a test's time here is
+    spent waiting (on SDK back-offs, child ``ftops`` processes, emulators shutting down), which
+    the extra worker fills; measured on 2 cores, the suite took 149 s with 2 workers, 130 s with
+    3 and 123 s with 4, but each worker also pays about 10 s of CPU to collect the suite, and
+    with 4 the tests that bound a time (a child's first line within 8 s) failed under load.
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides when it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or config.option.numprocesses != "auto":
+        return None  # xdist's own rules
+    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else None

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from ftops.emulator import Emulator
-from tests.conftest import run_cli
+from tests.conftest import loopback_http_client, run_cli
 from tests.test_providers import write_project
 
 AZ_KEY = "az-SECRET-5e6f7a8b9c0d"
@@ -159,7 +159,7 @@ def test_jobs_without_metadata_are_recognised_under_faults(tmp_path: Path) -> No
                   state_path=state) as calm:
         project = write_project(tmp_path / "repo", provider(calm), MODELS)
         client = openai.OpenAI(base_url=calm.azure_v1_url, api_key="any", max_retries=0,
-                               http_client=openai.DefaultHttpxClient(trust_env=False))
+                               http_client=loopback_http_client())
         with client:
             jobs = list(client.fine_tuning.jobs.list(limit=100))
             files = list(client.files.list())

@@ -13,7 +13,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import make_chat_jsonl
+from conftest import loopback_http_client, make_chat_jsonl
 
 from ftops.emulator import Emulator
 from ftops.errors import ExitCode, RemoteError, UsageError
@@ -59,7 +59,7 @@ def _deployments(emu: Emulator) -> Deployments:
 
 def _fine_tune(emu: Emulator) -> str:
     client = openai.OpenAI(base_url=emu.azure_v1_url, api_key="k", max_retries=0,
-                           http_client=openai.DefaultHttpxClient(trust_env=False))
+                           http_client=loopback_http_client())
     training = client.files.create(file=("t.jsonl", make_chat_jsonl()), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(model=BASE, training_file=training.id,
                                          extra_body={"trainingType": "Standard"})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from conftest import cli_emulator, make_chat_jsonl, raw_request, sdk_client
+from conftest import cli_emulator, loopback_http_client, make_chat_jsonl, raw_request, sdk_client
 
 from ftops.emulator import Emulator
 from ftops.errors import FtopsError
@@ -22,7 +22,7 @@ def azure_client(endpoint: str, *, strict: bool = True) -> openai.AzureOpenAI:
         api_key="az-test-key",
         max_retries=0,
         _strict_response_validation=strict,
-        http_client=openai.DefaultHttpxClient(trust_env=False),
+        http_client=loopback_http_client(),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import make_chat_jsonl, raw_request
+from conftest import loopback_http_client, make_chat_jsonl, raw_request
 
 from ftops.emulator import Emulator
 from ftops.emulator.entra import CALL_OPTIONS
@@ -34,9 +34,10 @@ def azure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
         yield emu
 
 
-def _mgmt(emu: Emulator) -> Any:
+def _mgmt(emu: Emulator, **options: Any) -> Any:
     credential = identity.ManagedIdentityCredential()
-    return mgmt.CognitiveServicesManagementClient(credential, SUB, base_url=emu.management_url)
+    return mgmt.CognitiveServicesManagementClient(credential, SUB, base_url=emu.management_url,
+                                                  **options)
 
 
 def _body(name: str, version: str, sku: str = "GlobalStandard") -> Any:
@@ -49,7 +50,7 @@ def _body(name: str, version: str, sku: str = "GlobalStandard") -> Any:
 
 def _fine_tune(emu: Emulator) -> str:
     client = openai.OpenAI(base_url=emu.azure_v1_url, api_key="k", max_retries=0,
-                           http_client=openai.DefaultHttpxClient(trust_env=False))
+                           http_client=loopback_http_client())
     training = client.files.create(file=("t.jsonl", make_chat_jsonl()), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(model=BASE, training_file=training.id,
                                          extra_body={"trainingType": "Standard"})
@@ -75,7 +76,7 @@ def test_deploy_get_list_delete_with_the_real_clients(azure: Emulator) -> None:
     assert client.deployments.get(RG, ACCOUNT, "bot", **CALL_OPTIONS).name == "bot"
 
     chat = openai.OpenAI(base_url=azure.azure_v1_url, api_key="k", max_retries=0,
-                         http_client=openai.DefaultHttpxClient(trust_env=False))
+                         http_client=loopback_http_client())
     reply = chat.chat.completions.create(model="bot",
                                          messages=[{"role": "user", "content": "Question 3?"}])
     assert reply.choices[0].message.content == "Answer 3."
@@ -85,6 +86,7 @@ def test_deploy_get_list_delete_with_the_real_clients(azure: Emulator) -> None:
     with pytest.raises(openai.ConflictError):
         chat.models.delete(model)
 
+    azure.job_seconds = 0  # provisioning was followed above; these only fill pages
     for index in range(21):  # more than a page: the client follows nextLink
         client.deployments.begin_create_or_update(
             RG, ACCOUNT, f"base-{index}", _body("gpt-4.1", "2025-04-14", "Standard"), **OPTS
@@ -124,6 +126,8 @@ def test_management_plane_wants_an_entra_token(azure: Emulator) -> None:
                                                             ["message"]}})
     token = identity.ManagedIdentityCredential().get_token("https://management.azure.com/.default")
     assert raw_request(url, headers={"Authorization": f"Bearer {token.token}"}).status == 200
-    # Without enforce_https=False azure-core refuses to send the token over http.
+    # Without enforce_https=False azure-core refuses to send the token over http. It raises
+    # the refusal before sending; only its retry policy's back-off (4.8 s in all) would
+    # come between, so the client is made without retries.
     with pytest.raises(Exception, match="non-TLS"):
-        list(_mgmt(azure).deployments.list(RG, ACCOUNT))
+        list(_mgmt(azure, retry_total=0).deployments.list(RG, ACCOUNT))

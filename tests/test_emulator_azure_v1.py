@@ -9,7 +9,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import make_chat_jsonl, raw_request
+from conftest import loopback_http_client, make_chat_jsonl, raw_request
 
 from ftops.emulator import Emulator
 from ftops.modelid import parse_fine_tuned
@@ -20,7 +20,7 @@ SUB, RG, ACCOUNT = "00000000-0000-0000-0000-000000000001", "rg-ftops", "acct"
 
 def v1_client(emu: Emulator, **kwargs: Any) -> openai.OpenAI:
     return openai.OpenAI(base_url=emu.azure_v1_url, api_key=kwargs.pop("api_key", "az-key"),
-                         max_retries=0, http_client=openai.DefaultHttpxClient(trust_env=False),
+                         max_retries=0, http_client=loopback_http_client(),
                          **kwargs)
 
 
@@ -138,7 +138,7 @@ def test_api_version_surface_keeps_its_ways_unless_azure_rules(clock: Clock) -> 
 def test_drop_metadata_accepts_and_forgets(clock: Clock) -> None:
     with Emulator(job_seconds=0, drop_metadata=True, clock=clock) as emu:
         client = openai.OpenAI(base_url=emu.base_url, api_key="k", max_retries=0,
-                               http_client=openai.DefaultHttpxClient(trust_env=False))
+                               http_client=loopback_http_client())
         training = _training(client)
         labels = {"ftops_model": "bot"}
         job = client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18",
@@ -156,6 +156,6 @@ def test_cli_emulator_serves_v1_and_drops_metadata() -> None:
     with cli_emulator("--flavor", "azure", "--drop-metadata", "--job-seconds", "0",
                       url=pattern) as url:
         client = openai.OpenAI(base_url=url, api_key="k", max_retries=0,
-                               http_client=openai.DefaultHttpxClient(trust_env=False))
+                               http_client=loopback_http_client())
         job = _create(client, _training(client), metadata={"a": "b"})
         assert job.metadata is None

@@ -5,7 +5,9 @@ the provider layer never starts servers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from functools import partial
@@ -15,6 +17,7 @@ from urllib.parse import urlencode
 from urllib.request import ProxyHandler, Request, build_opener
 
 from ftops import providers
+from ftops.errors import UsageError
 from ftops.providers import Connection
 from ftops.spec import Provider
 from ftops.state import DEFAULT_PROVIDER
@@ -25,6 +28,24 @@ if TYPE_CHECKING:
     from ftops.emulator import Emulator
 
 EMULATOR_KEY = "sk-emulator"  # the embedded emulator accepts any key; this one is not secret
+JOB_SECONDS_ENV = "FTOPS_EMULATOR_JOB_SECONDS"
+JOB_SECONDS = 3.0  # long enough to watch a job run, short enough to wait for
+
+
+def default_job_seconds(env: Mapping[str, str] | None = None) -> float:
+    """How long a job (and half as long, a deployment) takes on ``--emulator``:
+    ``FTOPS_EMULATOR_JOB_SECONDS`` when set (0: done on the next read), else 3 s."""
+    raw = (os.environ if env is None else env).get(JOB_SECONDS_ENV, "").strip()
+    if not raw:
+        return JOB_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise UsageError(f"{JOB_SECONDS_ENV}={raw!r} is not a number of seconds",
+                         hint=f"use 0 or more, e.g. {JOB_SECONDS_ENV}=0.5, or unset it")
+    return value
 
 
 def emulator_state(root: Path, name: str) -> Path:
@@ -35,16 +56,18 @@ def emulator_state(root: Path, name: str) -> Path:
 
 @contextmanager
 def connections(declared: Iterable[Provider], names: Iterable[str], *,
-                emulator_root: Path | None = None, job_seconds: float = 3.0,
+                emulator_root: Path | None = None, job_seconds: float | None = None,
                 max_retries: int = 2) -> Iterator[dict[str, Connection]]:
     """A connection per named provider: the real endpoint, or with ``emulator_root`` an
-    in-process emulator each (Azure's dialect for ``type: azure``)."""
+    in-process emulator each (Azure's dialect for ``type: azure``) whose jobs take
+    ``job_seconds`` (None: ``default_job_seconds()``)."""
     if emulator_root is None:
         with providers.connections(declared, names, max_retries=max_retries) as real:
             yield real
         return
     from ftops.emulator import Emulator  # only the --emulator path needs the server
 
+    seconds = default_job_seconds() if job_seconds is None else job_seconds
     by_name = {p.name: p for p in declared}
     with ExitStack() as stack:
         out: dict[str, Connection] = {}
@@ -52,7 +75,7 @@ def connections(declared: Iterable[Provider], names: Iterable[str], *,
             state = emulator_state(emulator_root, p.name)
             state.parent.mkdir(parents=True, exist_ok=True)
             server = stack.enter_context(Emulator(
-                state_path=state, job_seconds=job_seconds, flavor=p.type, azure_rules=True))
+                state_path=state, job_seconds=seconds, flavor=p.type, azure_rules=True))
             local = replace(p, base_url=_base_url(p.type, server),
                             endpoint=server.url if p.type == "azure" else None,
                             api_key_env="FTOPS_EMULATOR_KEY", auth="key",

@@ -20,9 +20,10 @@ from ftops.stop import RequestBudget
 
 @contextmanager
 def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
-            job_seconds: float = 3.0) -> Iterator[dict[str, Account]]:
+            job_seconds: float | None = None) -> Iterator[dict[str, Account]]:
     """One Account per provider the specs use, each with its own client (``ftops.providers``);
-    with ``emulator``, each on its own embedded emulator."""
+    with ``emulator``, each on its own embedded emulator (jobs taking ``job_seconds``, None:
+    ``FTOPS_EMULATOR_JOB_SECONDS`` else 3 s, see ``emulated.default_job_seconds``)."""
     names = {m.provider for m in project.desired.models} or {DEFAULT_PROVIDER}
     repo = project.desired.repo
     try:
