@@ -125,10 +125,10 @@ def label(jobs: Iterable[Job], expected: tuple[Expected, ...], file_sha: FileSha
         if "ftops_fingerprint" not in job.metadata:
             want = next((e for e in expected if matches(job, e, file_sha, trained)), None)
             old = None if want else next((e for e in expected if earlier(job, e, file_sha)), None)
-            if want is not None or old is not None:
-                name = want.name if want else old.name  # type: ignore[union-attr]
+            found = want or old
+            if found is not None:
                 job = replace(job, metadata={
-                    **job.metadata, "ftops_repo": repo, "ftops_model": name,
+                    **job.metadata, "ftops_repo": repo, "ftops_model": found.name,
                     "ftops_fingerprint": want.fingerprint if want else SUPERSEDED})
         if job.fine_tuned_model and "ftops_fingerprint" in job.metadata:
             trained[job.fine_tuned_model] = job.metadata["ftops_fingerprint"]

@@ -1,16 +1,18 @@
 """The provider types ftops knows, and one connection per ``providers`` entry.
 
 Capability table (README "Providers"): for each provider kind, whether an optional feature is
-documented there (``yes``: used as is, errors are real errors) or unknown (``probe``: tried, and
+documented there (``yes``: used as is, errors are real errors), unknown (``probe``: tried, and
 on 400/404 dropped for the rest of the run with a one-line notice, in favour of a slower path that
-gives the same result).
+gives the same result) or never relied on (``no``: the slower path always).
 
-| feature                          | openai | azure | compatible | slower path           |
-|----------------------------------|--------|-------|------------|-----------------------|
-| ``metadata[k]=v`` on job listing | yes    | probe | probe      | list all, filter here |
-| Uploads API (files >= 64 MiB)    | yes    | probe | probe      | one ``files.create``  |
+| feature                          | openai | azure | compatible | nebius, together, fireworks |
+|----------------------------------|--------|-------|------------|-----------------------------|
+| ``metadata[k]=v`` on job listing | yes    | no    | probe      | no (list all, filter here)  |
+| job metadata kept                | yes    | probe | probe      | no (``ftops.recognise``)    |
+| Uploads API (files >= 64 MiB)    | yes    | probe | probe      | no (one upload request)     |
 
-"compatible" is an ``openai`` entry with its own ``base_url``.
+"compatible" is an ``openai`` entry with its own ``base_url``. The SDKs of Together and
+Fireworks are extras, imported only when a spec uses them.
 
 Job listings are filtered here in every case, so an endpoint that silently ignores the filter
 is still read correctly. ftops never pauses jobs, so pause/resume needs no entry (a ``paused``
