@@ -1,9 +1,10 @@
 """What the layers above see of one provider's account: the ``Account`` protocol, and the
 provider-neutral values it returns besides the frozen dataclasses of ``ftops.state``.
 
-planner, apply, evals, export and follow are written against these methods; each provider type's
-module (``ftops.providers.openai`` serves ``openai``, compatible endpoints and ``azure``)
-implements them on top of its SDK, and no SDK object crosses this line.
+apply, evals, export, follow and the commands are written against these methods; each provider
+type's module implements them on top of its SDK (``ftops.providers.openai`` serves ``openai``,
+compatible endpoints and ``azure``; ``nebius`` extends it; ``together`` and ``fireworks`` use
+their own SDKs), and no SDK object crosses this line.
 """
 
 from __future__ import annotations
