@@ -37,6 +37,16 @@ os.environ["FTOPS_TODAY"] = SUITE_TODAY
 os.environ["FTOPS_EMULATOR_JOB_SECONDS"] = "0"
 
 
+class Clock:
+    """An emulator's wall clock, moved by the test: jobs end only when it says so."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def make_chat_jsonl(n: int = 10, *, tag: str = "", bad_line: int | None = None) -> bytes:
     """``n`` valid chat examples as JSONL bytes; ``tag`` varies the content (and so the hash);
     ``bad_line`` (1-based) replaces that line with an example that has no assistant message."""

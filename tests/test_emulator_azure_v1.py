@@ -13,6 +13,7 @@ from conftest import loopback_http_client, make_chat_jsonl, raw_request
 
 from ftops.emulator import Emulator
 from ftops.modelid import parse_fine_tuned
+from tests.conftest import Clock
 
 BASE = "gpt-4.1-2025-04-14"
 SUB, RG, ACCOUNT = "00000000-0000-0000-0000-000000000001", "rg-ftops", "acct"
@@ -24,17 +25,10 @@ def v1_client(emu: Emulator, **kwargs: Any) -> openai.OpenAI:
                          **kwargs)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 
 from ftops.emulator.server import Emulator
 from ftops.errors import FtopsError
+from tests.conftest import Clock
 
 fireworks = pytest.importorskip("fireworks")
 from fireworks import Fireworks  # noqa: E402
@@ -29,17 +30,10 @@ def _lines(count: int = 12) -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_796_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_796_000_000.0)
 
 
 @pytest.fixture

@@ -12,21 +12,15 @@ from conftest import make_chat_jsonl, raw_request, sdk_client
 from openai.types.fine_tuning import FineTuningJob
 
 from ftops.emulator import Emulator
+from tests.conftest import Clock
 
 BASE = "meta-llama/Llama-3.1-8B-Instruct"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture

@@ -12,18 +12,12 @@ import pytest
 from conftest import make_chat_jsonl, raw_request
 
 from ftops.emulator import Emulator
+from tests.conftest import Clock
 
 together = pytest.importorskip("together")
 
 BASE = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make_client(emu: Emulator, *, retries: int = 0) -> together.Together:
@@ -68,7 +62,7 @@ def test_storage_refuses_a_put_without_a_valid_signature(emu: Emulator) -> None:
 
 
 def test_a_job_goes_through_togethers_statuses(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(1_700_000_000.0)
     with Emulator(flavor="together", job_seconds=100, clock=clock) as emu:
         client = make_client(emu)
         file_id = client.files.upload(_dataset(tmp_path)).id

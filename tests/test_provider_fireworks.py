@@ -14,6 +14,7 @@ from ftops.errors import RemoteError, StalePlanError
 from ftops.identity import dataset_filename, is_dataset_file
 from ftops.providers.base import JobRequest
 from ftops.recognise import Expected
+from tests.conftest import Clock
 
 pytest.importorskip("fireworks")
 from ftops.providers.fireworks import FireworksAccount, make_client
@@ -23,16 +24,9 @@ BASE = "accounts/fireworks/models/qwen3-8b"
 REPO = "github.com/acme/tuning"
 
 
-class Clock:
-    now = 1_796_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_796_000_000.0)
 
 
 @pytest.fixture

@@ -16,22 +16,15 @@ from ftops.providers.base import JobRequest
 from ftops.providers.nebius import Account, make_client, wire_hyperparameters
 from ftops.recognise import Expected
 from ftops.state import Job
+from tests.conftest import Clock
 
 BASE = "meta-llama/Llama-3.1-8B-Instruct"
 REPO = "acme/models"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture
