@@ -5,7 +5,7 @@ Run: .venv/bin/python benchmarks/apply_bench.py [--models 50] [--latency-ms 100]
 Builds a temp git repo (one 10-line dataset per model). For each --parallel value, a fresh
 in-process emulator on 127.0.0.1 with ``--latency-ms`` on every request serves:
 1. in process, the steps `ftops apply --auto-approve` takes: load_project, the plan's read and
-   the plan, the execution (the plan's read serves as its look; then the read after the
+   the plan, the execution (the plan's read serves as its re-check; then the read after the
    creates, which the mend uses), the lock written from that read, each timed, with the
    requests the execution sent;
 2. then, with another fresh emulator, the `ftops apply --auto-approve --parallel N` CLI in a
@@ -134,6 +134,10 @@ def main() -> None:
           "read), GETs + writes up to the last write, GETs after it (the mend's and lock's read)")
     print_table(["parallel", "before", "during GETs", "writes", "after"],
                 [[p, c.before, c.during[0], c.during[1], c.after] for p, c in cli_times.items()])
+    if 1 in cli_times and 4 in cli_times:
+        one, four = cli_times[1].seconds, cli_times[4].seconds
+        print(f"CLI end to end: --parallel 4 {four:.2f} s, --parallel 1 {one:.2f} s: "
+              f"{one / four:.2f}x ({'meets' if one >= 4 * four else 'misses'} the 4x target)")
     print(machine_note())
 
 

@@ -35,8 +35,9 @@ from ftops.mend import Outcome, dedupe_files, dedupe_jobs, ignore_missing, oldes
 from ftops.pipeline import Create, Pipeline
 from ftops.plan import Action, ActionType, Kind, Plan
 from ftops.providers import Account, JobRequest
+from ftops.providers.base import FileGone
 from ftops.providers.uploads import UploadSizes
-from ftops.state import Job, RemoteFile
+from ftops.state import Actual, Job, RemoteFile
 from ftops.stop import RequestBudget, cooperating
 
 FileIds = dict[tuple[str, str], str]  # (provider, sha256) -> file id
@@ -56,14 +57,15 @@ class Executor:
 
     ``parallel`` bounds every request in flight at once, whatever sends it (see the module's
     docstring): a number of slots, or the budget of a command whose reads share it;
-    ``known_jobs`` are the jobs the plan was made from, so a look at the jobs reads only the
-    newest page or so; ``sizes`` lower when and in what parts datasets go up (tests).
+    ``known`` is the read the plan was checked against, made just before: a look at the jobs
+    reads only the newest page or so since its jobs, and it is the first pipeline's first look
+    (which would repeat it); ``sizes`` lower when and in what parts datasets go up (tests).
     """
 
     def __init__(self, plan: Plan, remotes: Mapping[str, Account], *, root: Path,
                  parallel: int | RequestBudget = 4, wait_for_jobs: bool = False,
                  timeout: float | None = None,
-                 known_jobs: tuple[Job, ...] = (),
+                 known: Actual | None = None,
                  report: Report = lambda _line: None, **sizes: Unpack[UploadSizes]) -> None:
         self.plan = plan
         self.remotes = remotes
@@ -76,13 +78,46 @@ class Executor:
         self.outcome = Outcome()
         self.file_ids: FileIds = {}
         self.model_ids: dict[str, str] = {}  # declared model -> fine-tuned model id
-        self.jobs_since = {p: max((j.created_at for j in known_jobs if j.provider == p),
+        known = known or Actual()
+        self.jobs_since = {p: max((j.created_at for j in known.jobs if j.provider == p),
                                   default=0) for p in remotes}
+        # The read the next pipeline may start from, and whose (None: every provider's).
+        self._ready: tuple[str | None, Actual] | None = (None, known)
+        # Provider -> its whole account, as read by the run's last request to it (the last
+        # look after its last creates), which the mend and ftops.lock are made from.
+        self.read_after: dict[str, Actual] = {}
 
     def remote(self, provider: str) -> Account:
         if provider not in self.remotes:
             raise FtopsError(f"no provider {provider!r} is configured")
         return self.remotes[provider]
+
+    def _first_look(self, provider: str) -> Actual | None:
+        """For the pipeline about to run: the read made just before it (the one apply made
+        before executing, or the last look of the upload pipeline just run), if of its
+        provider; every other pipeline starts after creates, so it looks for itself."""
+        ready, self._ready = self._ready, None
+        return ready[1] if ready is not None and ready[0] in (None, provider) else None
+
+    def _last_upload_look(self, provider: str, *, jobs_next: bool) -> tuple[RemoteFile, ...]:
+        """The upload pipeline's last look and, at once, the first look of the job pipeline
+        that follows it (when it does): one round of latency, not two."""
+        remote = self.remote(provider)
+        if not jobs_next:
+            return self.budget.call(remote.files)
+        with ThreadPoolExecutor(max_workers=2) as both:
+            files = both.submit(self.budget.call, remote.files)
+            since = self.jobs_since.get(provider, 0)
+            jobs = both.submit(self.budget.call, partial(remote.recent_jobs, since))
+            ready = Actual(files=files.result(), jobs=jobs.result())
+        self._ready = (provider, ready)
+        return ready.files
+
+    def _read_after(self, provider: str) -> tuple[Job, ...]:
+        """The last look of a provider's job pipeline: its whole account at once (a listing a
+        slot), so that no read right after repeats it (see ``read_after``)."""
+        self.read_after[provider] = self.remote(provider).read(self.budget)
+        return self.read_after[provider].jobs
 
     def _by_provider(self, actions: list[Action]) -> dict[str, list[Action]]:
         providers = dict.fromkeys(a.provider for a in actions)  # in the plan's order
@@ -90,13 +125,20 @@ class Executor:
 
     # --- uploads -------------------------------------------------------------------------------
     def upload_all(self, pool: ThreadPoolExecutor, actions: list[Action]) -> None:
-        for provider, group in self._by_provider(actions).items():
+        groups = self._by_provider(actions)
+        training = {a.provider for a in self.plan.actions if a.kind is Kind.MODEL
+                    and a.training is not None and a.training.base is not None}
+        for n, (provider, group) in enumerate(groups.items()):
             remote = self.remote(provider)
+            known = self._first_look(provider)
             Pipeline(pool, self.budget, look=remote.files,
                       check=partial(self._uploaded, remote, after=False),
                       create=partial(self._upload, remote),
                       settle=partial(self._settle_upload, remote),
-                      ).run(group)
+                      last=partial(self._last_upload_look, provider,  # the jobs come next
+                                   jobs_next=n == len(groups) - 1 and provider in training),
+                      ).run(group, None if known is None else
+                            tuple(f for f in known.files if f.provider == provider))
 
     def _uploaded(self, remote: Account, item: Create, files: tuple[RemoteFile, ...],
                   after: bool) -> bool:
@@ -148,12 +190,16 @@ class Executor:
         for provider, group in self._by_provider(ready).items():
             remote = self.remote(provider)
             since = self.jobs_since.get(provider, 0)
+            known = self._first_look(provider)
+            self.read_after.pop(provider, None)  # this pipeline's creates come after it
             Pipeline(pool, self.budget, look=partial(remote.recent_jobs, since),
                       check=partial(self._job_exists, remote, jobs=jobs),
                       create=partial(self._create_job, remote),
                       settle=partial(self._settle_job, remote, jobs=jobs),
                       key=lambda a: a.training.fingerprint if a.training else a.address,
-                      ).run(group)
+                      last=partial(self._read_after, provider),
+                      ).run(group, None if known is None else
+                            tuple(j for j in known.jobs if j.provider == provider))
         return jobs
 
     def _kept_job(self, remote: Account, item: Create, found: tuple[Job, ...]) -> Job | None:
@@ -179,11 +225,10 @@ class Executor:
         try:
             try:
                 return _JobCreated(job=self._job_request(remote, item.action, {}))
-            except openai.BadRequestError as exc:
-                if exc.param not in ("training_file", "validation_file"):
-                    raise
+            except FileGone:
                 # A concurrent apply keeps the oldest copy of a dataset and deletes the rest,
-                # maybe the one this apply uploaded: train on the copy that is kept.
+                # maybe the one this apply uploaded: train on the copy that is kept, or on one
+                # uploaded again when none is (every provider type raises FileGone for this).
                 refound = self._refind_files(remote, item.action)
                 return _JobCreated(job=self._job_request(remote, item.action, refound),
                                    file_ids=refound)
@@ -220,7 +265,21 @@ class Executor:
             same = oldest_first([f for f in files if f.filename == name])
             if same:
                 found[(action.provider, ref.sha256)] = same[0].id
+            else:
+                found.update(self._upload_again(remote, action, ref.sha256))
         return found
+
+    def _upload_again(self, remote: Account, action: Action, sha256: str) -> FileIds:
+        """On a worker: the dataset this plan uploaded once, uploaded again now that no copy
+        of it is left; nothing for one it did not upload (the next plan will)."""
+        up = next((a.upload for a in self.plan.actions if a.provider == action.provider
+                   and a.upload is not None and a.upload.sha256 == sha256), None)
+        if up is None:
+            return {}
+        self.report(f"model {action.name}: {up.path} is gone from {action.provider}: "
+                    "uploading it again")
+        made = remote.upload(self.root / up.path, up.sha256, budget=self.budget, **self.sizes)
+        return {(action.provider, sha256): made.id}
 
     def _settle_job(self, remote: Account, item: Create, found: tuple[Job, ...],
                     jobs: dict[str, str]) -> None:
@@ -271,6 +330,9 @@ class Executor:
             self.upload_all(pool, [a for a in self.plan.actions
                                    if a.action is ActionType.UPLOAD])
             self._run_models(pool, followers)
+            if self.wait_for_jobs or any(a.kind is Kind.DEPLOYMENT or a.action in (
+                    ActionType.CANCEL, ActionType.DELETE) for a in self.plan.actions):
+                self.read_after.clear()  # followed, deployed or pruned since: read again
             deployed, deferred, failed = deploy_all(self.plan, self.remote, pool, self.budget,
                                                     self.model_ids)
             self.outcome.deployed += deployed

@@ -14,6 +14,8 @@ from ftops.state import Desired, HyperValue, RemoteFile, ResolvedModel, Source
 
 FINE_TUNE_PURPOSE: Final = "fine-tune"
 _FILENAME = re.compile(r"ftops-([0-9a-f]{64})\.jsonl")
+REPO_TAG_CHARS: Final = 8
+_TAGGED = re.compile(r"ftops-([0-9a-f]{8})-([0-9a-f]{64})\.jsonl")
 
 # OpenAI's limits on a job's metadata.
 MAX_METADATA_KEYS = 16
@@ -34,6 +36,37 @@ def sha256_text(text: str) -> str:
 def dataset_filename(sha256: str) -> str:
     """The name a dataset is uploaded under; the hash in it is what makes uploads idempotent."""
     return f"ftops-{sha256}.jsonl"
+
+
+def repo_tag(repo: str) -> str:
+    """A short stand-in for the repository (the first 8 hex of the sha256 of its ``ftops_repo``
+    identity) that ftops writes into the names of what it creates where jobs keep no metadata
+    (Nebius, Together, Fireworks, Azure), so that another repository's are told from its own."""
+    return sha256_text(repo)[:REPO_TAG_CHARS]
+
+
+def tagged_filename(sha256: str, tag: str) -> str:
+    """A dataset's name where jobs keep no metadata: ``ftops-<repo tag>-<sha256>.jsonl``."""
+    return f"ftops-{tag}-{sha256}.jsonl"
+
+
+def scoped_filename(filename: str, tag: str, *, untagged: bool = False) -> str | None:
+    """How a file listed where jobs keep no metadata is seen: one of this repository's datasets
+    (its tag) as ``ftops-<sha256>.jsonl``, like anywhere else; another repository's dataset, or
+    one named before names were tagged, as None (not this repository's: never reused, never
+    pruned), unless ``untagged`` takes the latter as its own; any other file as it is."""
+    found = _TAGGED.fullmatch(filename)
+    if found:
+        return dataset_filename(found.group(2)) if found.group(1) == tag else None
+    if _FILENAME.fullmatch(filename):
+        return filename if untagged else None
+    return filename
+
+
+def tagged_sha256(filename: str) -> tuple[str, str] | None:
+    """(repo tag, sha256) of a tagged dataset name; None for any other name."""
+    found = _TAGGED.fullmatch(filename)
+    return (found.group(1), found.group(2)) if found else None
 
 
 def sha256_from_filename(filename: str) -> str | None:

@@ -50,7 +50,7 @@ def dedupe_files(remote: Account, files: tuple[RemoteFile, ...], sha256: str, si
     """Keep the oldest file carrying this dataset; delete the rest. Returns the kept one."""
     name = dataset_filename(sha256)
     same = oldest_first([f for f in files if f.filename == name and f.bytes == size])
-    for extra in same[1:]:
+    for extra in (f for f in same[1:] if not f.shared):  # another repository's stays
         ignore_missing(partial(remote.delete_file, extra.id), budget)
         outcome.deduplicated.append(f"file {extra.id} (duplicate of {same[0].id})")
     return same[0] if same else None

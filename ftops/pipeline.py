@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Generic, TypeVar
 
 from ftops import stop
@@ -40,6 +41,12 @@ class Pipeline(Generic[S]):
 
     Between rounds nothing is in flight: a stop asked by then (``ftops.stop``) raises
     ``Interrupted`` there, and the creates of the last round are left to the caller's look.
+
+    Two looks need not be sent: ``run(actions, first=...)`` takes a read the caller made just
+    now (the confirmed plan's, which already served as apply's re-check) as the first round's
+    look; and ``last``, when given, is the look of the round that only settles (nothing is left
+    to check or create, so nothing else is in flight): it takes its own slots, so it may read
+    at once what the caller reads next (the account the mend and the lock are made from).
     """
 
     def __init__(self, pool: ThreadPoolExecutor, budget: stop.RequestBudget, *,
@@ -47,16 +54,21 @@ class Pipeline(Generic[S]):
                  check: Callable[[Create, S], bool],
                  create: Callable[[Create], object],
                  settle: Callable[[Create, S], None],
-                 key: Callable[[Action], str] = lambda action: action.address) -> None:
-        self.pool, self.budget, self.key = pool, budget, key
+                 key: Callable[[Action], str] = lambda action: action.address,
+                 last: Callable[[], S] | None = None) -> None:
+        self.pool, self.budget, self.key, self.last = pool, budget, key, last
         self.look, self.check, self.create, self.settle = look, check, create, settle
 
-    def run(self, actions: list[Action]) -> None:
+    def run(self, actions: list[Action], first: S | None = None) -> None:
         waiting = [Create(a) for a in actions]
         per_round = max(1, self.budget.size - 1)
         to_create: list[Create] = []
         settling: list[Create] = []
         errors: list[Exception] = []
+        if first is not None:  # the first round's look, made by the caller
+            checking, waiting = waiting[:per_round], waiting[per_round:]
+            to_create, twins = self._choose(checking, first, busy=[])
+            waiting = twins + waiting
         while waiting or to_create or settling:
             stop.check()
             checking, waiting = waiting[:per_round], waiting[per_round:]
@@ -66,7 +78,10 @@ class Pipeline(Generic[S]):
                 settling += creating
                 creating = []
             sent = [self.pool.submit(self._create, item) for item in creating]
-            looked = self.pool.submit(self.budget.call, self.look)
+            final = self.last is not None and not (checking or waiting or creating)
+            # The look holds a slot; ``last`` takes its own, one per request it sends.
+            looked = self.pool.submit(self.last if final and self.last is not None
+                                      else partial(self.budget.call, self.look))
             self._create_all(creating, sent)  # whatever the look does, no create is unobserved
             snapshot = looked.result()
             for item in settling:

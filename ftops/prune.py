@@ -50,7 +50,7 @@ def prune_actions(
                                     "any declared model"))
         for f in sorted(actual.files, key=lambda f: (f.provider, f.id))
         if f.purpose == FINE_TUNE_PURPOSE and sha256_from_filename(f.filename)
-        and (f.provider, f.id) not in keep
+        and not f.shared and (f.provider, f.id) not in keep
     ]
     existing = {(m.provider, m.id) for m in actual.models}
     in_use = {(m.provider, m.base) for m in desired.models if m.parent is None}

@@ -10,6 +10,12 @@ job, or inside the fine-tuned model's id). A job that shows all of these as a de
 would be created is that model's job: the labels it would carry are put back on it, so the
 planner, the lock and apply's duplicate checks work exactly as with metadata.
 
+Scoped to the repository: the providers show only this repository's dataset files under ftops
+names (theirs carry its tag, ``ftops.identity.repo_tag``; another repository's give no sha256
+here), so a job is recognised only on this repository's data. On Together, where files are
+shared by content, the tag ends the job's suffix instead, and jobs without it are never labelled
+(``ftops.providers.together``).
+
 Limits, by construction: two declared models that differ only in a suffix the provider does not
 show are told apart only once the fine-tuned model's id shows it; and a job created outside ftops
 from ftops's own files with exactly a model's settings is taken for that model's job.

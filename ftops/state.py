@@ -165,6 +165,9 @@ class RemoteFile:
     purpose: str
     created_at: int
     provider: str = DEFAULT_PROVIDER
+    # Another repository's dataset this one may train on but never deletes (Together keeps one
+    # file per content, whoever uploaded it): not pruned, not mended.
+    shared: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -29,12 +28,19 @@ from click.testing import CliRunner, Result
 
 from ftops.cli import main
 from ftops.emulator import Emulator
+from ftops.providers import loopback
 
 SUITE_TODAY = "2026-12-01"
 os.environ["FTOPS_TODAY"] = SUITE_TODAY
 # `--emulator` jobs (and deployments) end on the next read, not after 3 s: a test that follows a
 # job poll by poll uses a clock of its own, or sets its own duration with monkeypatch.
 os.environ["FTOPS_EMULATOR_JOB_SECONDS"] = "0"
+# Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE, as in many
+# containers): otherwise every xdist worker compiles and assertion-rewrites every test module
+# again (measured: collection 9.7 s without a cache, 3.5 s with), and every child `ftops`
+# process compiles ftops again. Only __pycache__ directories (git-ignored) are written.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 class Clock:
@@ -76,9 +82,9 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
-# One TLS context for every SDK client the tests make: they speak plain HTTP to 127.0.0.1, and a
-# client left to make its own reads the system's CA bundle again (about 30 ms of CPU each).
-LOOPBACK_TLS = ssl.create_default_context()
+# One TLS context for every SDK client the tests make, as ftops's own loopback clients share:
+# a client left to make its own reads the CA bundle again (about 20 ms of CPU each).
+LOOPBACK_TLS = loopback.tls()
 
 
 def loopback_http_client() -> openai.DefaultHttpxClient:
@@ -181,3 +187,38 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or config.option.numprocesses != "auto":
         return None  # xdist's own rules
     return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else None
+
+
+# The tests that take seconds (child processes, real applies under faults, a wheel build), run
+# first, and xdist hands tests out two at a time (``--maxschedchunk 1``, unless given): in its
+# default chunks of ~77 consecutive tests, the slow ones would all go to one worker, and a long
+# test started last keeps its worker busy while the others sit idle.
+SLOW_FIRST = (
+    "tests/test_packaging.py",
+    "tests/test_properties.py::test_repeated_apply_converges_exactly_once",
+    "tests/test_engine.py::test_kill_at_several_moments_then_finish",
+    "tests/test_open_weight_faults.py",
+    "tests/test_open_weight_kill.py",
+    "tests/test_stop.py",
+    "tests/test_open_weight.py::test_one_spec_on_five_providers",
+    "tests/test_emulator_fuzz.py::test_generated_requests",
+    "tests/test_engine.py::test_apply_asks_for_confirmation_on_a_terminal",
+    "tests/test_engine.py::test_two_applies_at_once",
+    "tests/test_azure.py::test_jobs_without_metadata_are_recognised_under_faults",
+    "tests/test_providers.py::test_fallback_notice_is_one_line_on_stderr",
+    "tests/test_emulator_server.py::test_cli_demo_validates_plans_and_applies_the_demo_specs",
+    "tests/test_migrate.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, slow in enumerate(SLOW_FIRST) if item.nodeid.startswith(slow)),
+                    len(SLOW_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if getattr(config.option, "maxschedchunk", 0) is None:  # xdist's, and not given
+        config.option.maxschedchunk = 1

@@ -151,3 +151,20 @@ def test_latency_delays_api_requests_only() -> None:
         started = time.monotonic()
         raw_request(emu.url + "/_emulator/requests")
         assert time.monotonic() - started < 0.15
+
+
+def test_retry_after_zero_is_advised_with_injected_500s_too() -> None:
+    """At the default, a 500 advises nothing (as the real service); asked for no wait, the
+    emulator advises 1 ms with injected 500s too, so SDKs retry them without their back-off."""
+    with Emulator(fault_rate=1.0, faults=["500"], retry_after=0) as emu:
+        raw = raw_request(emu.base_url + "/models", headers=AUTH)
+    assert raw.status == 500 and raw.headers["retry-after-ms"] == "1"
+    with Emulator(fault_rate=0.5, faults=["500"], seed=3, retry_after=0) as emu:
+        client = sdk_client(emu.base_url, max_retries=10)
+        started = time.monotonic()
+        for _ in range(4):
+            client.models.list()
+        elapsed = time.monotonic() - started
+        retried = sum(1 for e in emu.requests() if e["status"] == 500)
+    assert retried >= 3
+    assert elapsed < 0.375 * retried  # the SDK's own back-off waits at least 0.375 s a retry

@@ -241,3 +241,61 @@ def test_unknown_flavor_names_fireworks() -> None:
     with pytest.raises(FtopsError) as error:
         Emulator(flavor="fireworx")
     assert "fireworks" in (error.value.hint or "")
+
+
+# DPO jobs (``dpoJobs``) ---------------------------------------------------------------------------
+def _preferences(count: int = 12) -> bytes:
+    rows = [json.dumps({"input": {"messages": [{"role": "user", "content": f"what is item {i}"}]},
+                        "preferred_output": [{"role": "assistant", "content": f"item {i} is blue"}],
+                        "non_preferred_output": [{"role": "assistant", "content": "no idea"}]})
+            for i in range(count)]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def test_dpo_job_runs_apart_from_supervised_ones(emu: Emulator, clock: Clock) -> None:
+    client = _client(emu)
+    name = _dataset(client, "prefs", _preferences())
+    job = client.dpo_jobs.create(
+        dataset=name, training_config={"base_model": BASE, "epochs": 2, "lora_rank": 16},
+        loss_config={"method": "DPO", "dpo": {"beta": 0.2}}, dpo_job_id="dpo-one")
+    assert job.name == f"accounts/{ACCOUNT}/dpoJobs/dpo-one" and job.state == "JOB_STATE_CREATING"
+    assert (job.training_config.epochs, job.training_config.lora_rank) == (2, 16)
+    assert job.training_config.output_model == f"accounts/{ACCOUNT}/models/dpo-one"
+    assert job.loss_config.dpo.beta == 0.2 and job.dataset == name
+    sft = client.supervised_fine_tuning_jobs.create(dataset=_dataset(client, "t"), base_model=BASE)
+    assert [j.name for j in client.dpo_jobs.list()] == [job.name]  # each collection its own
+    assert [j.name for j in client.supervised_fine_tuning_jobs.list()] == [sft.name]
+    with pytest.raises(fireworks.NotFoundError):
+        client.supervised_fine_tuning_jobs.get("dpo-one")
+    with pytest.raises(fireworks.NotFoundError):
+        client.dpo_jobs.get(sft.name.rsplit("/", 1)[-1])
+    clock.now = job.create_time.timestamp() + 101
+    assert client.dpo_jobs.get("dpo-one").state == "JOB_STATE_COMPLETED"
+    reply = client.chat.completions.create(
+        model=f"accounts/{ACCOUNT}/models/dpo-one",
+        messages=[{"role": "user", "content": "what is item 3"}])
+    assert reply.choices[0].message.content
+
+
+def test_dpo_requests_checked(emu: Emulator, clock: Clock) -> None:
+    client = _client(emu)
+    name = _dataset(client, "prefs", _preferences())
+    for loss in ({"dpo": {"beta": 0.5}}, {"dpo": {"beta": 0}}, {"method": "ORPO"}):
+        with pytest.raises(fireworks.BadRequestError):
+            client.dpo_jobs.create(dataset=name, training_config={"base_model": BASE},
+                                   loss_config=loss)  # type: ignore[arg-type]
+    with pytest.raises(fireworks.BadRequestError):
+        client.dpo_jobs.create(dataset=name, training_config={"base_model": BASE,
+                                                              "lora_rank": 128})
+    with pytest.raises(fireworks.BadRequestError):
+        client.dpo_jobs.create(dataset=name, extra_body={"evaluationDataset": name},
+                               training_config={"base_model": BASE})
+    # A chat file is not preference data: the job fails validating it, as a bad file does.
+    wrong = client.dpo_jobs.create(dataset=_dataset(client, "chat"),
+                                   training_config={"base_model": BASE})
+    clock.now = wrong.create_time.timestamp() + 101
+    failed = client.dpo_jobs.get(wrong.name.rsplit("/", 1)[-1])
+    assert failed.state == "JOB_STATE_FAILED" and "input" in failed.status.message
+    running = client.dpo_jobs.create(dataset=name, training_config={"base_model": BASE})
+    client.dpo_jobs.cancel(running.name.rsplit("/", 1)[-1], body={})
+    assert client.dpo_jobs.get(running.name.rsplit("/", 1)[-1]).state == "JOB_STATE_CANCELLED"

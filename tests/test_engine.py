@@ -651,7 +651,8 @@ def test_500_after_create_duplicate_is_removed(project: Project, env: dict[str, 
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     project.write({"alpha": THREE["alpha"]}, data={"train-a": make_chat_jsonl(12, tag="a")})
     project.commit("one model")
-    with Emulator(job_seconds=60, fault_rate=1.0, faults=("500-after-create",)) as server:
+    with Emulator(job_seconds=60, fault_rate=1.0, faults=("500-after-create",),
+                  retry_after=0) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         result = ftops(project, "apply", "--auto-approve")
         assert result.exit_code == 0, result.output
@@ -666,7 +667,7 @@ def test_500_after_create_duplicate_is_removed(project: Project, env: dict[str, 
 
 def test_random_faults_converge(project: Project, env: dict[str, str],
                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    with Emulator(job_seconds=60, fault_rate=0.25, seed=7) as server:
+    with Emulator(job_seconds=60, fault_rate=0.25, seed=7, retry_after=0) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         codes = []
         for _ in range(10):

@@ -364,7 +364,7 @@ def test_faults_during_eval(project: Project, tmp_path: Path,
         point_at(monkeypatch, server)
         assert apply(project).exit_code == 0
     (project.root / ".ftops" / "evals").rename(tmp_path / "clean-cache")
-    with Emulator(job_seconds=0, state_path=state, fault_rate=0.3, seed=3) as server:
+    with Emulator(job_seconds=0, state_path=state, fault_rate=0.3, seed=3, retry_after=0) as server:
         point_at(monkeypatch, server)
         result = ftops(project, "eval", "--json")
         log = chat_requests(server)

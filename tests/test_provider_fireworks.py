@@ -11,7 +11,7 @@ import pytest
 
 from ftops.emulator.server import Emulator
 from ftops.errors import RemoteError, StalePlanError
-from ftops.identity import dataset_filename, is_dataset_file
+from ftops.identity import dataset_filename, is_dataset_file, repo_tag
 from ftops.providers.base import JobRequest
 from ftops.recognise import Expected
 from tests.conftest import Clock
@@ -59,7 +59,7 @@ def test_upload_is_idempotent_and_carries_the_sha(emu: Emulator, tmp_path: Path)
     path, sha = _data(tmp_path)
     account = _account(emu)
     first = account.upload(path, sha)
-    assert first.id == f"ftops-{sha[:40]}"
+    assert first.id == f"ftops-{repo_tag(REPO)}-{sha[:40]}"  # the repository's tag, 55 chars
     assert is_dataset_file(first, sha, path.stat().st_size)
     again = account.upload(path, sha)  # the dataset is there: reused, nothing re-sent
     assert again == first
@@ -76,7 +76,7 @@ def test_upload_fills_a_dataset_left_uploading(emu: Emulator, tmp_path: Path) ->
     account = _account(emu)
     account.client.datasets.create(dataset={"display_name": f"ftops-{sha[40:]}-"
                                             f"{path.stat().st_size}"},
-                                   dataset_id=f"ftops-{sha[:40]}")
+                                   dataset_id=f"ftops-{repo_tag(REPO)}-{sha[:40]}")
     assert account.files()[0].filename != dataset_filename(sha)  # not READY: not the dataset
     assert is_dataset_file(account.upload(path, sha), sha, path.stat().st_size)
 
@@ -144,7 +144,7 @@ def test_requests_fireworks_cannot_take_are_refused(emu: Emulator, tmp_path: Pat
             "metadata": {}, **changes}
         return JobRequest(**fields)  # type: ignore[arg-type]
 
-    for bad in (request(seed=3), request(method="dpo"),
+    for bad in (request(seed=3), request(method="reinforcement"),
                 request(hyperparameters={"learning_rate_multiplier": 2}),
                 request(hyperparameters={"lora_rank": 128})):
         with pytest.raises(RemoteError, match=r"^fireworks: "):
@@ -168,3 +168,44 @@ def test_faults_retried(tmp_path: Path, clock: Clock) -> None:
             hyperparameters={}, suffix=None, seed=None, metadata={}))
         assert len(account.with_retries(12).read().jobs) == 1
         assert emu.stats()["by_fault"]
+
+
+def _preferences(tmp_path: Path) -> tuple[Path, str]:
+    rows = [json.dumps({"input": {"messages": [{"role": "user", "content": f"what is item {i}"}]},
+                        "preferred_output": [{"role": "assistant", "content": f"item {i} is blue"}],
+                        "non_preferred_output": [{"role": "assistant", "content": "no idea"}]})
+            for i in range(12)]
+    path = tmp_path / "prefs.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dpo_job_created_recognised_followed_and_cancelled(emu: Emulator, tmp_path: Path,
+                                                           clock: Clock) -> None:
+    path, sha = _preferences(tmp_path)
+    want = Expected(name="prefer", fingerprint="fp-2", base=BASE, parent=None, training=sha,
+                    validation=None, method="dpo", hyperparameters={"beta": 0.2, "n_epochs": 2},
+                    suffix=None, seed=None)
+    account = _account(emu, (want,))
+    dataset = account.upload(path, sha)  # the preference file as it is: nothing converted
+    assert is_dataset_file(dataset, sha, path.stat().st_size)
+    labels = {"ftops_repo": REPO, "ftops_model": "prefer", "ftops_fingerprint": "fp-2"}
+    made = account.create_job(JobRequest(
+        model=BASE, training_file=dataset.id, validation_file=None, method="dpo",
+        hyperparameters={"n_epochs": 2, "beta": 0.2, "lora_rank": 16, "batch_size": "auto"},
+        suffix=None, seed=None, metadata=labels))
+    assert made.method == "dpo" and made.metadata == labels
+    assert (made.hyperparameters["beta"], made.hyperparameters["lora_rank"]) == (0.2, 16)
+    sent = [r for r in emu.requests() if r["path"].endswith("/dpoJobs")]
+    assert len(sent) == 1 and sent[0]["method"] == "POST"
+    fresh = _account(emu, (want,))  # a new run: knows nothing of the job but what it shows
+    assert [(j.id, j.method, j.metadata) for j in fresh.read().jobs] == [
+        (made.id, "dpo", labels)]
+    assert fresh.job(made.id).status == "validating_files"
+    other = _account(emu, (want,))  # never listed: found in the DPO collection all the same
+    other.cancel_job(made.id)
+    assert other.job(made.id).status == "cancelled"
+    with pytest.raises(RemoteError, match=r"^fireworks: DPO jobs take no validation dataset"):
+        account.create_job(JobRequest(
+            model=BASE, training_file=dataset.id, validation_file=dataset.id, method="dpo",
+            hyperparameters={}, suffix=None, seed=None, metadata={}))

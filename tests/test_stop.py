@@ -39,7 +39,7 @@ class Running:
         for line in self.proc.stdout:
             self.lines.put(line)
 
-    def until(self, text: str, timeout: float = 8) -> None:
+    def until(self, text: str, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
         while not any(text in line for line in self.seen):
             try:
@@ -48,7 +48,7 @@ class Running:
                 self.proc.kill()
                 raise AssertionError(f"no {text!r} in {self.seen}") from None
 
-    def end(self, timeout: float = 8) -> tuple[int, str]:
+    def end(self, timeout: float = 20) -> tuple[int, str]:
         """The exit code and stderr, once the process has ended."""
         assert self.proc.stderr is not None
         code = self.proc.wait(timeout=timeout)

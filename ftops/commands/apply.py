@@ -214,14 +214,18 @@ def _apply(project: Project, remotes: Mapping[str, Account], execution: Executio
         raise PlanMovedError("The account changed since the plan was shown: "
                              + "; ".join(moved),
                              hint="run `ftops apply` again to see and confirm the new plan")
-    outcome = Executor(plandiff.executable(plan, fresh), remotes, root=project.root,
-                       parallel=budget, wait_for_jobs=options.wait,
-                       timeout=options.timeout, known_jobs=actual.jobs,
-                       report=options.report).run()
+    executor = Executor(plandiff.executable(plan, fresh), remotes, root=project.root,
+                        parallel=budget, wait_for_jobs=options.wait,
+                        timeout=options.timeout, known=actual, report=options.report)
+    outcome = executor.run()
     changed = outcome.uploaded or outcome.started or outcome.deduplicated or outcome.pruned
     # Duplicates a crash left behind are already in ``actual``; only our own creates need a
-    # fresh look (a no-op apply then reads the account once, not twice).
-    after = session.read_actual(remotes, budget) if changed else actual
+    # fresh look (a no-op apply then reads the account once, not twice): the executor's last
+    # look after them, when it read every whole account.
+    looked = executor.read_after  # complete, and nothing mended since: the look after
+    after = actual if not changed else (
+        session.merged(looked.values()) if set(looked) == set(remotes)
+        and not outcome.deduplicated else session.read_actual(remotes, budget))
     mended = len(outcome.deduplicated)
     mend_duplicates(remotes, after, outcome, budget)
     return outcome, after if len(outcome.deduplicated) == mended else None

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -41,11 +41,16 @@ def connect(project: Project, *, emulator: bool = False, max_retries: int = 2,
 
 def read_actual(remotes: Mapping[str, Account], budget: RequestBudget | None = None) -> Actual:
     """Every account's state; within an apply, its requests hold slots of the run's budget."""
-    parts = [remote.read(budget) for remote in remotes.values()]
-    return Actual(files=tuple(f for a in parts for f in a.files),
-                  jobs=tuple(j for a in parts for j in a.jobs),
-                  models=tuple(m for a in parts for m in a.models),
-                  deployments=tuple(d for a in parts for d in a.deployments))
+    return merged([remote.read(budget) for remote in remotes.values()])
+
+
+def merged(parts: Iterable[Actual]) -> Actual:
+    """One ``Actual`` of several accounts' (each object names its provider)."""
+    each = list(parts)
+    return Actual(files=tuple(f for a in each for f in a.files),
+                  jobs=tuple(j for a in each for j in a.jobs),
+                  models=tuple(m for a in each for m in a.models),
+                  deployments=tuple(d for a in each for d in a.deployments))
 
 
 def make_plan(project: Project, remotes: Mapping[str, Account], *, prune: bool = False,

@@ -14,9 +14,10 @@ fireworks.ai/docs/guides/inference-error-codes (statuses). Auth: ``Authorization
 
 Served: datasets (create with a client-chosen ``datasetId``, ``:upload`` of one multipart
 ``file`` up to 150 MB, get, list, delete), supervised fine-tuning jobs (create, get, list,
-``:cancel``), models of the account (list, get, delete; ``accounts/fireworks/models`` lists the
-fine-tunable bases of ``fireworks_data.BASES``) and chat completions of a base or fine-tuned
-model (answered as ``chat`` answers, from the training data). Jobs follow the shared timeline:
+``:cancel``), DPO jobs (the same, ``fireworks_dpo``), models of the account (list, get,
+delete; ``accounts/fireworks/models`` lists the fine-tunable bases of
+``fireworks_data.BASES``) and chat completions of a base or fine-tuned model (answered as
+``chat`` answers, from the training data). Jobs follow the shared timeline:
 ``JOB_STATE_CREATING`` (create's answer), ``VALIDATING``, ``PENDING``, ``RUNNING``,
 ``WRITING_RESULTS``, then ``COMPLETED``, ``FAILED`` (a malformed or too small dataset) or
 ``CANCELLED``; faults, persistence and the request log are the server's.
@@ -27,7 +28,7 @@ the exact messages; the numeric ranges of ``fireworks_jobs.NUMBERS`` beyond the 
 rank between 4 and 64"; the default context length; that the job shows ``outputModel`` as a full
 model name; that an uploaded dataset cannot be uploaded again; that ``filter`` is AIP-160 (the
 emulator refuses any filter). Not served: ``getUploadEndpoint``/``getDownloadEndpoint`` (signed
-URLs), DPO and reinforcement jobs, job deletion and ``:resume``, deployments (a fine-tuned model
+URLs), reinforcement jobs, job deletion and ``:resume``, deployments (a fine-tuned model
 answers chat without one here, as serverless LoRA does on the bases that offer it).
 """
 
@@ -40,6 +41,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
 from ftops.emulator import fireworks_data as data
+from ftops.emulator import fireworks_dpo as dpo
 from ftops.emulator import fireworks_jobs as sft
 from ftops.emulator.common import ApiError, http_message
 from ftops.emulator.fireworks_common import FireworksError, InferenceError
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 _ACCOUNT = "/accounts/<account>"
 _DATASET = _ACCOUNT + "/datasets/<dataset_id>"
 _JOB = _ACCOUNT + "/supervisedFineTuningJobs/<job_id>"
+_DPO = _ACCOUNT + "/dpoJobs"
 
 
 def _key(request: Request) -> bool:
@@ -105,6 +108,10 @@ def flavour() -> Flavour:
         Route("GET", _ACCOUNT + "/supervisedFineTuningJobs", sft.list_jobs),
         Route("GET", _JOB, sft.get_job),
         Route("POST", _JOB + ":cancel", sft.cancel_job),
+        Route("POST", _DPO, dpo.create_job, creates=True),
+        Route("GET", _DPO, dpo.list_jobs),
+        Route("GET", _DPO + "/<job_id>", dpo.get_job),
+        Route("POST", _DPO + "/<job_id>:cancel", dpo.cancel_job),
         Route("GET", _ACCOUNT + "/models", data.list_models),
         Route("GET", _ACCOUNT + "/models/<model_id>", data.get_model),
         Route("DELETE", _ACCOUNT + "/models/<model_id>", data.delete_model),

@@ -34,6 +34,7 @@ from ftops.emulator.fireworks_data import BASES, base_name, dataset, producer
 from ftops.emulator.store import JobRec
 
 COLLECTION = "supervisedFineTuningJobs"
+COLLECTIONS = {"supervised": COLLECTION, "dpo": "dpoJobs"}  # method -> its jobs' collection
 # The create body's fields (``SupervisedFineTuningJobCreateParams``, SDK 1.2.30).
 _FIELDS = (
     "dataset", "awsS3Config", "azureBlobStorageConfig", "baseModel", "batchSize",
@@ -73,10 +74,10 @@ _ID_CHARS = string.ascii_lowercase + string.digits
 
 def job_name(job: JobRec) -> str:
     account, job_id = split_key(job.id)
-    return f"accounts/{account}/{COLLECTION}/{job_id}"
+    return f"accounts/{account}/{COLLECTIONS[job.method_type]}/{job_id}"
 
 
-def _numbers(body: dict[str, Any]) -> None:
+def numbers(body: dict[str, Any]) -> None:
     for name, (integer, low, high) in NUMBERS.items():
         value = body.get(name)
         if value is None:
@@ -88,7 +89,7 @@ def _numbers(body: dict[str, Any]) -> None:
             raise invalid(f"invalid {name} {value!r}: expected {what} from {low:g} to {high:g}")
 
 
-def _dataset_key(ctx: Ctx, account: str, name: object, field: str) -> str:
+def dataset_key(ctx: Ctx, account: str, name: object, field: str) -> str:
     prefix = f"accounts/{account}/datasets/"
     if not isinstance(name, str) or not name.startswith(prefix):
         raise invalid(f"invalid {field} {name!r}: expected \"{prefix}<dataset id>\"")
@@ -99,7 +100,7 @@ def _dataset_key(ctx: Ctx, account: str, name: object, field: str) -> str:
     return rec.id
 
 
-def _base(ctx: Ctx, account: str, body: dict[str, Any]) -> tuple[str, str, str | None]:
+def base_of(ctx: Ctx, account: str, body: dict[str, Any]) -> tuple[str, str, str | None]:
     """(the model trained from as named, the root base's id, the parent's model name)."""
     base, warm = typed(body, "baseModel", str), typed(body, "warmStartFrom", str)
     if (base is None) == (warm is None):
@@ -116,7 +117,7 @@ def _base(ctx: Ctx, account: str, body: dict[str, Any]) -> tuple[str, str, str |
     return str(warm), parent.root_model, str(warm)
 
 
-def _output_model(ctx: Ctx, account: str, body: dict[str, Any], job_id: str) -> str:
+def output_model(ctx: Ctx, account: str, body: dict[str, Any], job_id: str) -> str:
     given = typed(body, "outputModel", str) or job_id
     model_id = check_id(given.rsplit("/", 1)[-1], "output_model")
     name = f"accounts/{account}/models/{model_id}"
@@ -131,8 +132,9 @@ def _output_model(ctx: Ctx, account: str, body: dict[str, Any], job_id: str) -> 
     return name
 
 
-def _failure(ctx: Ctx, training: str) -> tuple[datafile.DataCheck, dict[str, Any] | None]:
-    check = datafile.check(ctx.store.blob_path(training), "supervised")
+def failure(ctx: Ctx, training: str, method: str = "supervised") -> tuple[
+        datafile.DataCheck, dict[str, Any] | None]:
+    check = datafile.check(ctx.store.blob_path(training), method)
     if check.problem:
         return check, {"code": "INVALID_ARGUMENT", "message": f"invalid dataset: {check.problem}"}
     if check.too_few:
@@ -142,7 +144,7 @@ def _failure(ctx: Ctx, training: str) -> tuple[datafile.DataCheck, dict[str, Any
     return check, None
 
 
-def _new_id(ctx: Ctx) -> str:
+def new_id(ctx: Ctx) -> str:
     """A job id from the account's seeded stream (reproducible runs): a letter, then 19 of
     ``_ID_CHARS``."""
     letters = [string.ascii_lowercase[ctx.store.random_int(26)]]
@@ -156,24 +158,24 @@ def create_job(ctx: Ctx, request: Request, account: str) -> Reply:
     if unknown:
         raise invalid(f"unknown query parameter \"{unknown[0]}\"")
     body = json_body(request, _FIELDS)
-    job_id = request.args.get("supervisedFineTuningJobId") or _new_id(ctx)
+    job_id = request.args.get("supervisedFineTuningJobId") or new_id(ctx)
     check_id(job_id, "supervised_fine_tuning_job_id")
     if key(account, job_id) in ctx.store.jobs:
         raise FireworksError("ALREADY_EXISTS", f"Job \"accounts/{account}/{COLLECTION}/{job_id}\""
                              " already exists")
-    training = _dataset_key(ctx, account, body.get("dataset"), "dataset")
+    training = dataset_key(ctx, account, body.get("dataset"), "dataset")
     validation = None
     if body.get("evaluationDataset") is not None:
-        validation = _dataset_key(ctx, account, body["evaluationDataset"], "evaluation_dataset")
-    model, root, _parent = _base(ctx, account, body)
-    _numbers(body)
+        validation = dataset_key(ctx, account, body["evaluationDataset"], "evaluation_dataset")
+    model, root, _parent = base_of(ctx, account, body)
+    numbers(body)
     if (body.get("maxContextLength") or 0) > BASES[root]:
         raise invalid(f"max_context_length {body['maxContextLength']} exceeds the context "
                       f"length {BASES[root]} of {root}")
-    output = _output_model(ctx, account, body, job_id)
+    output = output_model(ctx, account, body, job_id)
     config = {**DEFAULTS, **{k: v for k, v in body.items() if v is not None},
               "outputModel": output}
-    check, failure = _failure(ctx, training)
+    check, failed = failure(ctx, training)
     requested = {"n_epochs": config["epochs"],
                  "batch_size": config.get("batchSizeSamples", "auto"),
                  "learning_rate_multiplier": 1.0, "fireworks": config}
@@ -187,7 +189,7 @@ def create_job(ctx: Ctx, request: Request, account: str) -> Reply:
         examples=check.examples,
         tokens_per_epoch=timeline.billable_tokens(ctx.store.blob_path(training), "supervised",
                                                   root),
-        failure=failure, model_name=output,
+        failure=failed, model_name=output,
     )
     ctx.store.put_job(job)
     ctx.store.keep_blob(training, chat.training_blob(job.id))
@@ -195,7 +197,7 @@ def create_job(ctx: Ctx, request: Request, account: str) -> Reply:
     return Reply(job_json(job, ctx.now, initial=True))
 
 
-def _state(job: JobRec, now: float, initial: bool) -> str:
+def job_state(job: JobRec, now: float, initial: bool) -> str:
     if initial:
         return "JOB_STATE_CREATING"
     status = timeline.status(job, now)
@@ -206,7 +208,7 @@ def _state(job: JobRec, now: float, initial: bool) -> str:
 
 def job_json(job: JobRec, now: float, *, initial: bool = False) -> dict[str, Any]:
     account, _ = split_key(job.id)
-    state = _state(job, now, initial)
+    state = job_state(job, now, initial)
     config = dict(job.hyperparameters.get("fireworks", {}))
     status = {"code": "OK", "message": ""}
     if state == "JOB_STATE_FAILED" and job.failure:
@@ -236,17 +238,19 @@ def job_json(job: JobRec, now: float, *, initial: bool = False) -> dict[str, Any
     return body
 
 
-def _job(ctx: Ctx, account: str, job_id: str) -> JobRec:
+def find(ctx: Ctx, account: str, job_id: str, method: str = "supervised") -> JobRec:
+    """The job of the collection of ``method``'s jobs (each collection shows only its own)."""
     job = ctx.store.jobs.get(key(account_of(account), job_id))
-    if job is None:
-        raise not_found("Job", f"accounts/{account}/{COLLECTION}/{job_id}")
+    if job is None or job.method_type != method or "fireworks" not in job.hyperparameters:
+        raise not_found("Job", f"accounts/{account}/{COLLECTIONS[method]}/{job_id}")
     return job
 
 
 def list_jobs(ctx: Ctx, request: Request, account: str) -> Reply:
     account_of(account)
     mine = [ctx.store.jobs[j] for j in ctx.store.job_order
-            if split_key(j)[0] == account and "fireworks" in ctx.store.jobs[j].hyperparameters]
+            if split_key(j)[0] == account and "fireworks" in ctx.store.jobs[j].hyperparameters
+            and ctx.store.jobs[j].method_type == "supervised"]
     chunk, token = page(request, mine, {"name": lambda j: j.id,
                                         "createTime": lambda j: (j.created_at, j.id)})
     return Reply({"supervisedFineTuningJobs": [job_json(j, ctx.now) for j in chunk],
@@ -257,11 +261,14 @@ def get_job(ctx: Ctx, request: Request, account: str, job_id: str) -> Reply:
     unknown = sorted(set(request.args) - {"readMask"})
     if unknown:
         raise invalid(f"unknown query parameter \"{unknown[0]}\"")
-    return Reply(job_json(_job(ctx, account, job_id), ctx.now))
+    return Reply(job_json(find(ctx, account, job_id), ctx.now))
 
 
 def cancel_job(ctx: Ctx, request: Request, account: str, job_id: str) -> Reply:
-    job = _job(ctx, account, job_id)
+    return cancel(ctx, request, find(ctx, account, job_id))
+
+
+def cancel(ctx: Ctx, request: Request, job: JobRec) -> Reply:
     json_body(request, ())
     status = timeline.status(job, ctx.now)
     if status in timeline.TERMINAL:

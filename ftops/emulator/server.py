@@ -68,8 +68,9 @@ class Emulator:
     ...     )
 
     ``retry_after`` is the wait, in seconds, advised with injected 429 and 503 answers (see
-    ``faults.retry_headers``); 0 lets SDK clients in tests retry at once. The flavour also picks
-    the provider whose calendar applies (``retirement``), on the day ``ftops.clock`` says it is.
+    ``faults.retry_headers``); 0 lets SDK clients in tests retry at once, injected 500s included.
+    The flavour also picks the provider whose calendar applies (``retirement``), on the day
+    ``ftops.clock`` says it is.
     ``log_size`` is how many of the latest requests ``requests()`` keeps; ``stats()`` counts all.
     """
 
@@ -100,6 +101,11 @@ class Emulator:
         ftops_clock.today()
         self._log = RequestLog(options.get("log_size", DEFAULT_SIZE))
         self._retry_headers = retry_headers(options.get("retry_after", 1.0))
+        # Real services advise a wait only with 429 and 503; a test that asks for no wait
+        # (``retry_after=0``) gets the advice with injected 500s too, or the SDKs would sleep
+        # their own back-off (0.5 s, 1 s, ...) on each: the one wait no test is about.
+        advise_500 = not options.get("retry_after", 1.0)
+        self._advised = RETRY_STATUSES | {500} if advise_500 else RETRY_STATUSES
         self.host = host
         self.job_seconds = float(job_seconds)
         self.latency = latency_ms / 1000
@@ -171,9 +177,20 @@ class Emulator:
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
-            self._server.shutdown()
+            # The loop sees shutdown() at its next poll (50 ms later, per emulator stopped): a
+            # connection wakes it at once (an empty request: nothing is logged or served).
+            stopping = threading.Thread(target=self._server.shutdown)
+            stopping.start()
+            while stopping.is_alive():
+                self._wake()
+                stopping.join(0.01)
             self._thread.join()
         self._close()
+
+    def _wake(self) -> None:
+        assert self._server is not None
+        with contextlib.suppress(OSError):
+            socket.create_connection((self.host, self.port), timeout=1).close()
 
     def _close(self) -> None:
         if self._server is not None:
@@ -289,7 +306,7 @@ class Emulator:
         except HTTPException as exc:  # raised by werkzeug while reading: a form too large...
             response = self._error(surface.http_error(exc))
         except ApiError as exc:
-            response = self._error(exc)
+            response = self._error(exc, injected=fault is not None)
         except Dropped:
             raise
         except Exception:  # e.g. the disk is full: still a JSON answer, and logged
@@ -312,8 +329,9 @@ class Emulator:
         if len(request.get_data()) > MAX_JSON_BODY:
             raise RequestEntityTooLarge()
 
-    def _error(self, exc: ApiError) -> Response:
-        headers = self._retry_headers if exc.status in RETRY_STATUSES else None
+    def _error(self, exc: ApiError, *, injected: bool = False) -> Response:
+        advised = self._advised if injected else RETRY_STATUSES
+        headers = self._retry_headers if exc.status in advised else None
         return json_response(exc.body(), exc.status, headers)
 
     def _match(self, surface: Surface, request: Request) -> tuple[Route, Mapping[str, str]]:

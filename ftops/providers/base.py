@@ -9,7 +9,7 @@ their own SDKs), and no SDK object crosses this line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +48,31 @@ class JobRequest:
     seed: int | None
     metadata: Mapping[str, str]
     training_type: str | None = None
+
+
+class FileGone(RemoteError):
+    """A job create named a file the provider does not know (deleted since it was uploaded,
+    maybe by a concurrent apply keeping its own copy): ``param`` is the request field,
+    ``training_file`` or ``validation_file``. Every provider type raises it for this from
+    ``create_job``, so that apply recovers alike on each (``Executor._create_job``) without
+    knowing any SDK's exceptions."""
+
+    PARAMS = ("training_file", "validation_file")
+
+    def __init__(self, message: str, *, param: str) -> None:
+        super().__init__(message, hint="run `ftops apply` again")
+        self.param = param
+
+
+def file_gone(request: JobRequest, message: str,
+              exists: Callable[[str], bool]) -> FileGone | None:
+    """The ``FileGone`` for a create refused with ``message``, asking the provider
+    (``exists``) which of the request's files it no longer knows; None when it knows both."""
+    for param in FileGone.PARAMS:
+        file_id = getattr(request, param)
+        if file_id and not exists(file_id):
+            return FileGone(f"{message} ({param} {file_id} is gone)", param=param)
+    return None
 
 
 class Account(Protocol):

@@ -9,9 +9,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 T = TypeVar("T")
 # yes: documented, used as is; probe: tried, dropped on 400/404; no: never relied on.
@@ -25,6 +26,14 @@ _FEATURE_TEXT: dict[str, tuple[str, str]] = {
 }
 
 log = logging.getLogger(__name__)
+
+
+def _refusals() -> tuple[type[openai.APIStatusError], ...]:
+    """The answers that drop a probed feature. Only the providers driven by the openai SDK
+    probe, so it is imported here, when a call failed, not by Together's or Fireworks' runs."""
+    import openai
+
+    return (openai.BadRequestError, openai.NotFoundError)
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ class Features:
             return slow()
         try:
             return fast()
-        except (openai.BadRequestError, openai.NotFoundError) as exc:
+        except _refusals() as exc:
             if getattr(self.capabilities, feature) == "yes":
                 raise
             with self._lock:

@@ -3,14 +3,16 @@ Stainless-generated ``from fireworks import Fireworks`` client), converted to ft
 
 Identity without metadata. Fireworks keeps no job metadata, so jobs are recognised from what
 they show (``ftops.recognise``: base or warm start, datasets, hyperparameters); ids are chosen by
-the client, so a dataset is created as ``ftops-<first 40 hex of its sha256>`` (46 characters,
-within Fireworks' id rules: a-z, 0-9, '-', a letter first, at most 63) with the display name
-``ftops-<last 24 hex>-<bytes>``. A dataset is taken for ftops's only when id and display name
-together spell a whole sha256 and a byte count: it is then shown as a file named
+the client, so a dataset is created as ``ftops-<repo tag>-<first 40 hex of its sha256>`` (55
+characters, within Fireworks' id rules: a-z, 0-9, '-', a letter first, at most 63; the tag is
+``ftops.identity.repo_tag``) with the display name ``ftops-<last 24 hex>-<bytes>``. A dataset is
+taken for this repository's only when its id carries the repository's tag and id and display
+name together spell a whole sha256 and a byte count: it is then shown as a file named
 ``ftops-<sha256>.jsonl`` of that size, so ``ftops.identity.is_dataset_file`` checks the full hash
 and the size exactly as for OpenAI; the bytes sent are hashed before the dataset is created.
 
-Jobs: supervised only (``supervisedFineTuningJobs``; DPO jobs are not wired yet). The output
+Jobs: supervised (``supervisedFineTuningJobs``) and DPO (``dpoJobs``, ``fireworks_dpo``: no
+validation dataset; the preference layout is Fireworks' own, nothing converted). The output
 model is named after the job (Fireworks' default), since an output model id can be used once and
 a replaced job must not collide; a spec ``suffix`` is therefore not sent. Fireworks has no job
 events API: ``events`` tells the job's creation and, once over, its end from the job itself; and
@@ -30,15 +32,16 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import fireworks
 import httpx
 from fireworks import Fireworks
 
 from ftops.errors import RemoteError
-from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename, sha256_from_filename
-from ftops.providers.base import Account, ChatReply, JobEvent, JobRequest, NoDeployments
+from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename, repo_tag, sha256_from_filename
+from ftops.methods import RANGES
+from ftops.providers import fireworks_dpo, loopback
+from ftops.providers.base import Account, ChatReply, JobEvent, JobRequest, NoDeployments, file_gone
 from ftops.providers.features import METADATA_FREE
 from ftops.providers.uploads import check_sha256
 from ftops.recognise import Expected, label
@@ -52,22 +55,13 @@ DEFAULT_BASE_URL = "https://api.fireworks.ai"
 CAPABILITIES = METADATA_FREE
 PAGE = 200  # the API's maximum page size
 MAX_UPLOAD = 150 * 1024 * 1024  # datasets.upload takes files up to 150 MB (SDK docstring)
-# method -> ftops hyperparameter -> (wire name, (minimum, maximum)). The common keys map where
-# they mean the same thing (n_epochs, batch_size in examples); learning_rate_multiplier has no
-# counterpart (Fireworks takes an absolute learning rate). Ranges: the LoRA rank's is the SDK's
-# ("between 4 and 64"), the others the emulator's best knowledge (``emulator.fireworks_jobs``).
+# method -> ftops hyperparameter -> (wire name, (minimum, maximum)), from ``ftops.methods.RANGES``
+# (the one table the spec check reads too, with its sources). The common keys map where they mean
+# the same thing (n_epochs, batch_size in examples); learning_rate_multiplier has no counterpart
+# (Fireworks takes an absolute learning rate).
 HYPERPARAMETERS: dict[str, dict[str, tuple[str, tuple[float, float]]]] = {
-    "supervised": {
-        "n_epochs": ("epochs", (1, 100)),
-        "batch_size": ("batchSizeSamples", (1, 4096)),
-        "learning_rate": ("learningRate", (1e-7, 1.0)),
-        "lora_rank": ("loraRank", (4, 64)),
-        "max_context_length": ("maxContextLength", (512, 131072)),
-        "batch_size_tokens": ("batchSize", (1, 1 << 22)),
-        "warmup_steps": ("learningRateWarmupSteps", (0, 100_000)),
-        "gradient_accumulation_steps": ("gradientAccumulationSteps", (1, 1024)),
-        "weight_decay": ("optimizerWeightDecay", (0.0, 1.0)),
-    },
+    method: {key: (allowed.wire, (allowed.low, allowed.high)) for key, allowed in keys.items()}
+    for method, keys in RANGES["fireworks"].items()
 }
 _SNAKE = {"epochs": "epochs", "batchSizeSamples": "batch_size_samples",
           "learningRate": "learning_rate", "loraRank": "lora_rank",
@@ -81,7 +75,7 @@ _STATUS = {"JOB_STATE_COMPLETED": "succeeded", "JOB_STATE_EARLY_STOPPED": "succe
            "JOB_STATE_CREATING": "validating_files", "JOB_STATE_PENDING": "queued",
            "JOB_STATE_RUNNING": "running", "JOB_STATE_WRITING_RESULTS": "running",
            "JOB_STATE_PAUSED": "paused"}
-_DATASET_ID = re.compile(r"ftops-([0-9a-f]{40})")
+_DATASET_ID = re.compile(r"ftops-([0-9a-f]{8})-([0-9a-f]{40})")  # repo tag, sha256[:40]
 _DISPLAY = re.compile(r"ftops-([0-9a-f]{24})-(\d+)")
 
 
@@ -90,8 +84,8 @@ def make_client(base_url: str | None, key: str, max_retries: int, *,
     """The SDK client. Fireworks' own host is left to the SDK (given a base_url it sends chat
     to ``/v1/chat/completions`` rather than its inference host); loopback ignores proxies."""
     url = None if not base_url or base_url.rstrip("/") == DEFAULT_BASE_URL else base_url
-    host = urlsplit(url).hostname if url else None
-    http = httpx.Client(trust_env=False) if host in ("127.0.0.1", "localhost", "::1") else None
+    http = (httpx.Client(trust_env=False, verify=loopback.tls())
+            if loopback.is_loopback(url) else None)
     return Fireworks(api_key=key, account_id=account, base_url=url, max_retries=max_retries,
                      http_client=http)
 
@@ -119,17 +113,18 @@ def _short(name: str | None) -> str | None:
     return name.rsplit("/", 1)[-1] if name else None
 
 
-def _sha_of(dataset: Any) -> tuple[str, int] | None:
-    """(sha256, bytes) an ftops dataset's id and display name spell; None for any other."""
+def _sha_of(dataset: Any, tag: str) -> tuple[str, int] | None:
+    """(sha256, bytes) the id and display name of one of this repository's datasets (``tag``)
+    spell; None for any other, another repository's included."""
     head = _DATASET_ID.fullmatch(_short(dataset.name) or "")
     tail = _DISPLAY.fullmatch(dataset.display_name or "")
-    if head is None or tail is None:
+    if head is None or tail is None or head.group(1) != tag:
         return None
-    return head.group(1) + tail.group(1), int(tail.group(2))
+    return head.group(2) + tail.group(1), int(tail.group(2))
 
 
-def _to_file(dataset: Any, provider: str) -> RemoteFile:
-    found = _sha_of(dataset) if dataset.state == "READY" else None
+def _to_file(dataset: Any, provider: str, tag: str) -> RemoteFile:
+    found = _sha_of(dataset, tag) if dataset.state == "READY" else None
     created = int(dataset.create_time.timestamp()) if dataset.create_time else 0
     name = dataset_filename(found[0]) if found else (_short(dataset.name) or "")
     return RemoteFile(id=_short(dataset.name) or "", filename=name,
@@ -140,11 +135,10 @@ def _to_file(dataset: Any, provider: str) -> RemoteFile:
 def to_job(obj: Any, provider: str) -> Job:
     status = _STATUS.get(obj.state or "", "queued")
     params: dict[str, Any] = {}
-    for table in HYPERPARAMETERS.values():
-        for ours, (wire, _) in table.items():
-            value = getattr(obj, _SNAKE[wire], None)
-            if value is not None:
-                params[ours] = value
+    for ours, (wire, _) in HYPERPARAMETERS["supervised"].items():
+        value = getattr(obj, _SNAKE[wire], None)
+        if value is not None:
+            params[ours] = value
     error = None
     if status == "failed" and obj.status is not None:
         error = JobError(code=obj.status.code or "", message=obj.status.message or "")
@@ -159,6 +153,13 @@ def to_job(obj: Any, provider: str) -> Job:
         error=error, provider=provider)
 
 
+def to_dpo_job(obj: Any, provider: str) -> Job:
+    """A DPO job (``dpoJobs``) as ftops's ``Job``: a supervised one's fields, method dpo."""
+    job = to_job(fireworks_dpo.flat(obj), provider)
+    return replace(job, method="dpo", hyperparameters={**job.hyperparameters,
+                                                       **fireworks_dpo.beta(obj)})
+
+
 class FireworksAccount(NoDeployments):
     """One Fireworks account (an ``Account``), read and changed through the official SDK."""
 
@@ -171,13 +172,15 @@ class FireworksAccount(NoDeployments):
         self.account = account
         self.expected = expected
         self.adopted = dict(adopted or {})
+        self.tag = repo_tag(repo)  # in this repository's dataset ids
         self._names: dict[str, str] = {}  # dataset id -> the file name it stands for
         self._trained: dict[str, str] = {}
+        self._dpo: set[str] = set()  # the ids of jobs seen to be DPO jobs (``dpoJobs``)
 
     # --- reads -------------------------------------------------------------------------------
     def files(self) -> tuple[RemoteFile, ...]:
         with _errors():
-            found = tuple(_to_file(d, self.provider)
+            found = tuple(_to_file(d, self.provider, self.tag)
                           for d in self.client.datasets.list(page_size=PAGE))
         self._names.update((f.id, f.filename) for f in found)
         return found
@@ -187,7 +190,7 @@ class FireworksAccount(NoDeployments):
             with _errors(gone_ok=True):
                 self._names[dataset_id] = ""
                 self._names[dataset_id] = _to_file(self.client.datasets.get(dataset_id),
-                                                   self.provider).filename
+                                                   self.provider, self.tag).filename
         return sha256_from_filename(self._names[dataset_id])
 
     def _ours(self, jobs: list[Job]) -> tuple[Job, ...]:
@@ -199,15 +202,24 @@ class FireworksAccount(NoDeployments):
         return tuple(j for j in labelled if j.metadata.get("ftops_repo") == self.repo)
 
     def _listed(self, since: int | None = None) -> list[Job]:
+        """Both collections' jobs (supervised, DPO), newest first."""
         found = []
         with _errors():
-            for obj in self.client.supervised_fine_tuning_jobs.list(
-                    page_size=PAGE, order_by="createTime desc"):
-                job = to_job(obj, self.provider)
-                if since is not None and job.created_at < since:
-                    break
-                found.append(job)
-        return found
+            for pages in (self.client.supervised_fine_tuning_jobs.list,
+                          self.client.dpo_jobs.list):
+                for obj in pages(page_size=PAGE, order_by="createTime desc"):
+                    job = self._seen(obj)
+                    if since is not None and job.created_at < since:
+                        break
+                    found.append(job)
+        return sorted(found, key=lambda j: j.created_at, reverse=True)
+
+    def _seen(self, obj: Any) -> Job:
+        """A job of either collection as ftops's ``Job`` (a DPO job's id remembered)."""
+        if not fireworks_dpo.is_dpo(obj):
+            return to_job(obj, self.provider)
+        self._dpo.add(_short(obj.name) or "")
+        return to_dpo_job(obj, self.provider)
 
     def jobs(self) -> tuple[Job, ...]:
         return self._ours(self._listed())
@@ -235,7 +247,7 @@ class FireworksAccount(NoDeployments):
 
     def job(self, job_id: str) -> Job:
         with _errors():
-            found = to_job(self.client.supervised_fine_tuning_jobs.get(job_id), self.provider)
+            found = self._seen(fireworks_dpo.get(self.client, job_id, dpo=job_id in self._dpo))
         ours = self._ours([found])
         return ours[0] if ours else found
 
@@ -279,9 +291,9 @@ class FireworksAccount(NoDeployments):
     # --- changes -----------------------------------------------------------------------------
     def upload(self, path: Path, sha256: str, *, parallel: int = 1, threshold: int = 0,
                part_size: int = 0, budget: RequestBudget | None = None) -> RemoteFile:
-        """The dataset created as ``ftops-<sha256[:40]>`` and its file uploaded; idempotent: a
-        dataset already there is reused, one left ``UPLOADING`` by a run cut short is filled.
-        The requests, one after another, hold one slot of ``budget``."""
+        """The dataset created as ``ftops-<repo tag>-<sha256[:40]>`` and its file uploaded;
+        idempotent: a dataset already there is reused, one left ``UPLOADING`` by a run cut short
+        is filled. The requests, one after another, hold one slot of ``budget``."""
         with budget.slot() if budget else contextlib.nullcontext():
             return self._upload(path, sha256)
 
@@ -291,7 +303,7 @@ class FireworksAccount(NoDeployments):
         if len(data) > MAX_UPLOAD:
             raise RemoteError(f"fireworks: {path} has {len(data)} bytes; ftops uploads datasets "
                               f"of at most {MAX_UPLOAD} bytes to Fireworks")
-        dataset_id = f"ftops-{sha256[:40]}"
+        dataset_id = f"ftops-{self.tag}-{sha256[:40]}"
         display = f"ftops-{sha256[40:]}-{len(data)}"
         with _errors():
             try:
@@ -307,7 +319,7 @@ class FireworksAccount(NoDeployments):
                     if self.client.datasets.get(dataset_id).state != "READY":  # not a race
                         raise
             made = self.client.datasets.get(dataset_id)
-        found = _to_file(made, self.provider)
+        found = _to_file(made, self.provider, self.tag)
         if found.filename != dataset_filename(sha256) or found.bytes != len(data):
             raise RemoteError(f"fireworks: dataset {dataset_id} exists but does not hold "
                               f"{dataset_filename(sha256)} ({len(data)} bytes)")
@@ -317,7 +329,7 @@ class FireworksAccount(NoDeployments):
         table = HYPERPARAMETERS.get(request.method)
         if table is None:
             raise RemoteError(f"fireworks: method {request.method} is not supported (supervised "
-                              "only)")
+                              "and dpo only)")
         args: dict[str, Any] = {}
         for name, value in request.hyperparameters.items():
             if value == "auto":
@@ -328,7 +340,7 @@ class FireworksAccount(NoDeployments):
             wire, (low, high) = table[name]
             if not isinstance(value, (int, float)) or not low <= value <= high:
                 raise RemoteError(f"fireworks: {name} must be from {low:g} to {high:g}")
-            args[_SNAKE[wire]] = value
+            args[_SNAKE.get(wire, wire)] = value  # dpo's beta keeps its name
         return args
 
     def create_job(self, request: JobRequest) -> Job:
@@ -342,14 +354,36 @@ class FireworksAccount(NoDeployments):
         if request.validation_file:
             args["evaluation_dataset"] = (f"accounts/{self.account}/datasets/"
                                           f"{request.validation_file}")
-        with _errors():
-            job = to_job(self.client.supervised_fine_tuning_jobs.create(**args), self.provider)
+        if request.method == "dpo" and request.validation_file:
+            raise RemoteError("fireworks: DPO jobs take no validation dataset")
+        try:
+            with _errors():
+                job = self._seen(fireworks_dpo.create(self.client, request.method, args))
+        except RemoteError as exc:
+            # Fireworks answers a dataset it does not know with 404 NOT_FOUND naming it, and
+            # no field: whether one named is gone is asked of it.
+            named = any(f and f in exc.message
+                        for f in (request.training_file, request.validation_file))
+            gone = file_gone(request, exc.message, self._exists) if named else None
+            if gone is None:
+                raise
+            raise gone from None
         # What ftops meant by it, though Fireworks keeps none of it: the job is known as ours.
         return replace(job, metadata={**request.metadata, **job.metadata})
 
+    def _exists(self, dataset_id: str) -> bool:
+        """False only when Fireworks answers that it has no such dataset."""
+        try:
+            self.client.datasets.get(dataset_id)
+        except fireworks.NotFoundError:
+            return False
+        except fireworks.APIError:
+            return True  # cannot tell: the create's own error is the one to show
+        return True
+
     def cancel_job(self, job_id: str) -> None:
         with _errors(gone_ok=True):
-            self.client.supervised_fine_tuning_jobs.cancel(job_id, body={})
+            fireworks_dpo.cancel(self.client, job_id, dpo=job_id in self._dpo)
 
     def delete_file(self, file_id: str) -> None:
         with _errors(gone_ok=True):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import openai
+from typing import TYPE_CHECKING
 
 from ftops.errors import redact
+
+if TYPE_CHECKING:  # a run on Together or Fireworks alone never loads the openai SDK
+    import openai
 
 
 def api_error_message(exc: openai.APIError) -> str:
     """One line for an API failure that never echoes a key."""
+    import openai  # loaded already: ``exc`` is one of its errors
+
     if isinstance(exc, openai.AuthenticationError):
         return ("the API rejected the key (401): check OPENAI_API_KEY, or the api_key_env "
                 "of the provider in use")

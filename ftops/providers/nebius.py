@@ -6,7 +6,8 @@ SDK, the same conversions into ftops's state types) with what differs overridden
 body (absolute ``learning_rate``, LoRA settings, no ``metadata``, which Nebius does not take),
 the capabilities (no metadata filter, no Uploads API, job metadata never kept: jobs are
 recognised from what they show, ``ftops.recognise``) and errors (FastAPI's ``detail`` bodies,
-translated into one-line ``RemoteError``s). Sources: ``ftops.emulator.nebius``'s docstring.
+translated into one-line ``RemoteError``s). Dataset names carry the repository's tag
+(``openai.TAGGED_TYPES``). Sources: ``ftops.emulator.nebius``'s docstring.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import openai
 from openai import DefaultHttpxClient, OpenAI
 
 from ftops.errors import FtopsError, RemoteError
-from ftops.providers.base import JobEvent, JobRequest
+from ftops.methods import RANGES
+from ftops.providers import loopback
+from ftops.providers.base import JobEvent, JobRequest, file_gone
 from ftops.providers.features import METADATA_FREE, Features
 from ftops.providers.openai import Remote, to_job
 from ftops.providers.uploads import MULTIPART_THRESHOLD, PART_SIZE
@@ -34,35 +36,20 @@ KEY_ENV = "NEBIUS_API_KEY"
 DEFAULT_BASE_URL = "https://api.tokenfactory.nebius.com/v1/"
 CAPABILITIES = METADATA_FREE
 Range = tuple[float, float] | None  # inclusive bounds; None: a boolean
-# method -> ftops hyperparameter -> (wire name, range). The common keys map where they mean the
-# same (``learning_rate_multiplier`` does not: Nebius takes an absolute ``learning_rate``);
-# the rest are Nebius' own, under the same names. Ranges are the emulator's (not published).
+# method -> ftops hyperparameter -> (wire name, range), from ``ftops.methods.RANGES`` (the one
+# table the spec check reads too). The common keys map where they mean the same
+# (``learning_rate_multiplier`` does not: Nebius takes an absolute ``learning_rate``).
 HYPERPARAMETERS: dict[str, dict[str, tuple[str, Range]]] = {
-    "supervised": {
-        "n_epochs": ("n_epochs", (1, 20)),
-        "batch_size": ("batch_size", (8, 32)),
-        "learning_rate": ("learning_rate", (0, 1)),
-        "warmup_ratio": ("warmup_ratio", (0, 1)),
-        "weight_decay": ("weight_decay", (0, 1)),
-        "max_grad_norm": ("max_grad_norm", (0, 1000)),
-        "context_length": ("context_length", (1024, 131072)),
-        "packing": ("packing", None),
-        "lora": ("lora", None),
-        "lora_r": ("lora_r", (1, 128)),
-        "lora_alpha": ("lora_alpha", (1, 256)),
-        "lora_dropout": ("lora_dropout", (0, 1)),
-    },
+    method: {key: (allowed.wire, allowed.bounds) for key, allowed in keys.items()}
+    for method, keys in RANGES["nebius"].items()
 }
-
-
-def _loopback(url: str) -> bool:
-    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def make_client(base_url: str | None, key: str, max_retries: int) -> OpenAI:
     """The SDK client for a ``nebius`` entry; a loopback endpoint ignores proxy settings."""
     url = base_url or DEFAULT_BASE_URL
-    http_client = DefaultHttpxClient(trust_env=False) if _loopback(url) else None
+    http_client = (DefaultHttpxClient(trust_env=False, verify=loopback.tls())
+                   if loopback.is_loopback(url) else None)
     return OpenAI(api_key=key, base_url=url, max_retries=max_retries, http_client=http_client)
 
 
@@ -165,7 +152,15 @@ class Account(Remote):
         if request.seed is not None:
             args["seed"] = request.seed
         with self._translated():
-            job = self.client.fine_tuning.jobs.create(**args)
+            try:
+                job = self.client.fine_tuning.jobs.create(**args)
+            except (openai.BadRequestError, openai.NotFoundError) as exc:
+                # Nebius names no ``param``: which file, if any, is gone is asked of it.
+                gone = file_gone(request, remote_error(exc, self.provider).message,
+                                 self._exists)
+                if gone is None:
+                    raise
+                raise gone from None
         # Nebius keeps no metadata: the job is known as ours by what ftops sent.
         return replace(to_job(job, self.provider), metadata=dict(request.metadata))
 

@@ -22,10 +22,18 @@ import openai
 from openai import DefaultHttpxClient, OpenAI
 
 from ftops.errors import RemoteError
-from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename, sha256_from_filename
-from ftops.providers.base import ChatReply, JobEvent, JobRequest
+from ftops.identity import (
+    FINE_TUNE_PURPOSE,
+    dataset_filename,
+    repo_tag,
+    scoped_filename,
+    sha256_from_filename,
+    tagged_filename,
+)
+from ftops.providers.base import ChatReply, FileGone, JobEvent, JobRequest, file_gone
 from ftops.providers.deployments import Deployments
 from ftops.providers.features import DOCUMENTED, PROBED, Features
+from ftops.providers.messages import api_error_message
 from ftops.providers.uploads import MULTIPART_THRESHOLD, PART_SIZE, check_sha256, upload_parts
 from ftops.recognise import Expected, label
 from ftops.spec import Provider
@@ -51,6 +59,10 @@ T = TypeVar("T")
 # Azure's spelling of each training type (the spec writes them in lower case).
 TRAINING_TYPES = {"standard": "Standard", "globalstandard": "GlobalStandard",
                   "developer": "Developer"}
+# Where jobs may come back without metadata, dataset names carry the repository's tag
+# (``ftops.identity.repo_tag``); Azure also takes the untagged names of earlier versions as its
+# own, which its jobs, metadata kept, were created with.
+TAGGED_TYPES = frozenset({"azure", "nebius"})
 
 
 def make_client(provider: Provider, key: str, *, max_retries: int,
@@ -144,11 +156,19 @@ class Remote:
         self._names: dict[str, str] = {}
         self._trained: dict[str, str] = {}
         self._recognising = threading.Lock()  # reads run in several threads at once
+        self.tag = repo_tag(repo) if provider_type in TAGGED_TYPES else None
+
+    def _seen(self, file: RemoteFile) -> RemoteFile | None:
+        """A listed file as this repository sees it (``ftops.identity.scoped_filename``)."""
+        if self.tag is None:
+            return file
+        name = scoped_filename(file.filename, self.tag, untagged=self.provider_type == "azure")
+        return None if name is None else replace(file, filename=name)
 
     # --- reads -------------------------------------------------------------------------------
     def files(self) -> tuple[RemoteFile, ...]:
         page = self.client.files.list(purpose=FINE_TUNE_PURPOSE, limit=FILES_PAGE, order="asc")
-        found = tuple(_to_file(f, self.provider) for f in page)
+        found = tuple(filter(None, (self._seen(_to_file(f, self.provider)) for f in page)))
         with self._recognising:
             self._names.update((f.id, f.filename) for f in found)
         return found
@@ -157,7 +177,8 @@ class Remote:
         """The sha256 a file's ftops name carries; a file not listed yet is looked up once."""
         if file_id not in self._names:
             try:
-                self._names[file_id] = self.client.files.retrieve(file_id).filename
+                seen = self._seen(_to_file(self.client.files.retrieve(file_id), self.provider))
+                self._names[file_id] = seen.filename if seen else ""
             except openai.NotFoundError:
                 self._names[file_id] = ""
         return sha256_from_filename(self._names[file_id])
@@ -299,25 +320,31 @@ class Remote:
         it was planned would otherwise live on under a name that lies. The API checks the byte
         count on complete, and TLS the transport.
         """
-        name = dataset_filename(sha256)
+        name = tagged_filename(sha256, self.tag) if self.tag else dataset_filename(sha256)
         size = path.stat().st_size
         slots = budget or RequestBudget(parallel)
+        made = partial(self._made, dataset_filename(sha256))
 
         def whole() -> RemoteFile:
             with slots.slot():
                 data = path.read_bytes()
                 check_sha256(path, hashlib.sha256(data).hexdigest(), sha256)
                 obj = self.client.files.create(file=(name, data), purpose=FINE_TUNE_PURPOSE)
-            return _to_file(obj, self.provider)
+            return made(obj)
 
         def parts() -> RemoteFile:
-            obj = upload_parts(self.client, path, name, size, sha256, budget=slots,
-                               part_size=part_size)
-            return _to_file(obj, self.provider)
+            return made(upload_parts(self.client, path, name, size, sha256, budget=slots,
+                                     part_size=part_size))
 
         if size < threshold:
             return whole()
         return self.features.attempt("uploads", parts, whole)
+
+    def _made(self, seen_as: str, obj: Any) -> RemoteFile:
+        """An uploaded file, under the name the planner knows it by (``seen_as``) where the
+        name sent carries the repository's tag."""
+        made = _to_file(obj, self.provider)
+        return replace(made, filename=seen_as) if self.tag else made
 
     def create_job(self, request: JobRequest) -> Job:
         method = request.method
@@ -336,9 +363,28 @@ class Remote:
             args["seed"] = request.seed
         if request.training_type:
             args["extra_body"] = {"trainingType": TRAINING_TYPES[request.training_type]}
-        job = to_job(self.client.fine_tuning.jobs.create(**args), self.provider)
+        try:
+            created = self.client.fine_tuning.jobs.create(**args)
+        except openai.BadRequestError as exc:
+            # A file the API does not know is refused with its field as ``param``.
+            gone = (file_gone(request, api_error_message(exc), self._exists)
+                    if exc.param in FileGone.PARAMS else None)
+            if gone is None:
+                raise
+            raise gone from exc
+        job = to_job(created, self.provider)
         # What ftops sent, whether or not the provider keeps it: the job is known as ours.
         return replace(job, metadata={**request.metadata, **job.metadata})
+
+    def _exists(self, file_id: str) -> bool:
+        """False only when the provider answers that it has no such file."""
+        try:
+            self.client.files.retrieve(file_id)
+        except openai.NotFoundError:
+            return False
+        except openai.APIError:
+            return True  # cannot tell: the create's own error is the one to show
+        return True
 
     def cancel_job(self, job_id: str) -> None:
         self.client.fine_tuning.jobs.cancel(job_id)

@@ -27,12 +27,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from openai import DefaultHttpxClient
 
 from ftops.errors import FtopsError, UsageError
-from ftops.providers import azure, deployments, nebius
+from ftops.providers import azure, deployments, loopback, nebius
 from ftops.providers import openai as openai_type
 from ftops.providers.base import Account
 from ftops.providers.deployments import Deployments
@@ -103,11 +102,6 @@ class Connection:
                       deployments=self.manager)
 
 
-def _loopback(url: str | None) -> bool:
-    host = urlsplit(url).hostname if url else None
-    return host in ("127.0.0.1", "localhost", "::1")
-
-
 def _needs(provider: Provider) -> None:
     """One line naming the extra when the provider type's SDK is not installed."""
     module, extra = EXTRAS.get(provider.type, (None, None))
@@ -130,7 +124,10 @@ def make_client(provider: Provider, *, env: Mapping[str, str] | None = None,
     variable = provider.api_key_env or DEFAULT_KEY_ENV[provider.type]
     key = env.get(variable)
     url = provider.endpoint if provider.type == "azure" else provider.base_url
-    http_client = DefaultHttpxClient(trust_env=False) if _loopback(url) else None
+    if provider.type == "openai" and url is None:
+        url = os.environ.get("OPENAI_BASE_URL")  # where the SDK will send it (it reads os.environ)
+    http_client = (DefaultHttpxClient(trust_env=False, verify=loopback.tls())
+                   if loopback.is_loopback(url) else None)
     if provider.type == "azure":
         # auth: entra takes tokens from azure-identity, not a key from the environment.
         key = None if provider.auth == "entra" else key
@@ -194,7 +191,7 @@ def manages(provider: Provider) -> bool:
 def management(provider: Provider, credential: Callable[[], TokenCredential]) -> Deployments:
     """The entry's deployments, with tokens from ``credential()``; a local management URL
     (the emulator) is polled every second rather than the SDK's 30."""
-    local = _loopback(provider.management_url)
+    local = loopback.is_loopback(provider.management_url)
     return Deployments(provider, credential(), polling_interval=1.0 if local else None)
 
 

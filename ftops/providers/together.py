@@ -3,8 +3,11 @@
 ``Account`` is the SDK boundary: every SDK object becomes one of ftops's own (``RemoteFile``,
 ``Job``, ``RemoteModel``, ``ChatReply``, ``JobEvent``) here, and every SDK error a
 ``TogetherError`` (a ``RemoteError``) of one line. Together keeps no job metadata, so jobs are
-recognised from what they show (``ftops.recognise``): the ``ftops-<sha256>.jsonl`` names of
-their files, base (or ``from_checkpoint``), method, hyperparameters, seed and suffix.
+recognised from what they show (``ftops.recognise``): the sha256 in the names of their files,
+base (or ``from_checkpoint``), method, hyperparameters, seed and suffix. Together keeps one file
+per content, whoever uploads it, so files (uploaded as ``ftops-<repo tag>-<sha256>.jsonl``) are
+shared between repositories, and a job is this repository's when its suffix ends with the
+repository's tag (``ftops.identity.repo_tag``), sent after the spec's suffix.
 
 Together has no paginated listings (SDK 3.1.1 sends no cursor): a read is one files listing and
 one jobs listing, the account's models being the output models of its completed jobs. Jobs
@@ -24,14 +27,22 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 import together
 
 from ftops.errors import RemoteError
-from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename, sha256_from_filename
-from ftops.providers.base import ChatReply, JobEvent, JobRequest, NoDeployments
+from ftops.identity import (
+    FINE_TUNE_PURPOSE,
+    dataset_filename,
+    repo_tag,
+    sha256_from_filename,
+    tagged_filename,
+    tagged_sha256,
+)
+from ftops.methods import RANGES
+from ftops.providers import loopback
+from ftops.providers.base import ChatReply, JobEvent, JobRequest, NoDeployments, file_gone
 from ftops.providers.features import METADATA_FREE
 from ftops.providers.uploads import check_sha256
 from ftops.recognise import Expected, label
@@ -44,30 +55,15 @@ KEY_ENV = "TOGETHER_API_KEY"
 # No metadata filter and no Uploads API to probe; job metadata is not kept, only probed for.
 CAPABILITIES = METADATA_FREE
 # What Together takes, per method: ftops's key -> (the SDK's ``fine_tuning.create`` argument,
-# its range). The spec's common keys n_epochs and batch_size mean the same thing there;
-# learning_rate_multiplier has no equivalent (Together takes an absolute learning_rate).
+# what it takes), from ``ftops.methods.RANGES`` (the one table the spec check reads too). The
+# spec's common keys n_epochs and batch_size mean the same thing there; learning_rate_multiplier
+# has no equivalent (Together takes an absolute learning_rate).
 HYPERPARAMETERS: dict[str, dict[str, tuple[str, str]]] = {
-    method: {
-        "n_epochs": ("n_epochs", "integer 1-20"),
-        "batch_size": ("batch_size", "'max' or an integer within the base's limits"),
-        "learning_rate": ("learning_rate", "number within the base's limits (1e-8 to 0.01)"),
-        "n_checkpoints": ("n_checkpoints", "integer 1-20"),
-        "n_evals": ("n_evals", "integer 0-100 (needs a validation file)"),
-        "warmup_ratio": ("warmup_ratio", "number 0-1"),
-        "max_grad_norm": ("max_grad_norm", "number >= 0"),
-        "weight_decay": ("weight_decay", "number >= 0"),
-        "lora": ("lora", "true (default) or false for full training"),
-        "lora_r": ("lora_r", "integer 1 to the base's max rank"),
-        "lora_alpha": ("lora_alpha", "number > 0 (default 2 x lora_r)"),
-        "lora_dropout": ("lora_dropout", "number in [0, 1)"),
-        **({"train_on_inputs": ("train_on_inputs", "true, false or 'auto'")}
-           if method == "supervised" else
-           {"beta": ("dpo_beta", "number > 0"), "rpo_alpha": ("rpo_alpha", "number >= 0"),
-            "simpo_gamma": ("simpo_gamma", "number >= 0")}),
-    }
-    for method in ("supervised", "dpo")
+    method: {key: (allowed.wire, str(allowed)) for key, allowed in keys.items()}
+    for method, keys in RANGES[PROVIDER_TYPE].items()
 }
 _METHODS = {"supervised": "sft", "dpo": "dpo"}
+MAX_SUFFIX = 40  # "Up to 40 character suffix" (the SDK's fine_tuning.create docstring)
 _STATUSES = {"pending": "validating_files", "queued": "queued", "running": "running",
              "compressing": "running", "uploading": "running", "completed": "succeeded",
              "cancelled": "cancelled", "error": "failed", "user_error": "failed"}
@@ -84,8 +80,8 @@ class TogetherError(RemoteError):
 
 def make_client(base_url: str | None, key: str, max_retries: int = 2) -> together.Together:
     """The SDK client; a loopback ``base_url`` (the emulator) ignores proxy settings."""
-    host = urlsplit(base_url).hostname if base_url else None
-    http = httpx.Client(trust_env=False) if host in ("127.0.0.1", "localhost", "::1") else None
+    http = (httpx.Client(trust_env=False, verify=loopback.tls())
+            if loopback.is_loopback(base_url) else None)
     return together.Together(api_key=key, base_url=base_url, max_retries=max_retries,
                              http_client=http)
 
@@ -169,6 +165,7 @@ class TogetherAccount(NoDeployments):
         self.repo = repo
         self.provider = provider
         self.expected = expected
+        self.tag = repo_tag(repo)  # on this repository's file names and job suffixes
         self._names: dict[str, str] = {}  # file id -> name, for recognising jobs
         self._trained: dict[str, str] = {}
         self._recognising = threading.Lock()
@@ -177,10 +174,22 @@ class TogetherAccount(NoDeployments):
         return replace(job, provider=self.provider)
 
     # --- reads -------------------------------------------------------------------------------
+    def _seen(self, obj: Any) -> RemoteFile:
+        """A file as this repository sees it. Together keeps one file per content, whoever
+        uploaded it (an upload of the same bytes answers the file there), so any ftops dataset
+        is shown as ``ftops-<sha256>.jsonl``, to train on; one not named with this repository's
+        tag is ``shared``: another's (or an untagged earlier one), never pruned or mended."""
+        found = replace(_to_file(obj), provider=self.provider)
+        tagged = tagged_sha256(found.filename)
+        if tagged is not None:
+            return replace(found, filename=dataset_filename(tagged[1]),
+                           shared=tagged[0] != self.tag)
+        return replace(found, shared=sha256_from_filename(found.filename) is not None)
+
     def files(self) -> tuple[RemoteFile, ...]:
         page = _call(self.client.files.list)
-        found = tuple(replace(_to_file(f), provider=self.provider) for f in
-                      (page.data if page else []) if f.purpose == FINE_TUNE_PURPOSE)
+        found = tuple(self._seen(f) for f in (page.data if page else [])
+                      if f.purpose == FINE_TUNE_PURPOSE)
         with self._recognising:
             self._names.update((f.id, f.filename) for f in found)
         return found
@@ -188,16 +197,26 @@ class TogetherAccount(NoDeployments):
     def _file_sha(self, file_id: str) -> str | None:
         if file_id not in self._names:
             obj = _call(partial(self.client.files.retrieve, file_id), gone_ok=True)
-            self._names[file_id] = obj.filename if obj else ""
+            self._names[file_id] = self._seen(obj).filename if obj else ""
         return sha256_from_filename(self._names[file_id])
+
+    def _tagged(self, job: Job) -> Job | None:
+        """The job with its suffix as the spec wrote it, when its suffix carries this
+        repository's tag (``_arguments``); None for another's job (the files being shared,
+        the suffix is what tells them apart)."""
+        suffix = job.suffix or ""
+        if suffix != self.tag and not suffix.endswith(f"-{self.tag}"):
+            return None
+        return replace(job, suffix=suffix[:-len(self.tag)].removesuffix("-"))
 
     def _all_jobs(self) -> list[Job]:
         page = _call(self.client.fine_tuning.list)
         return [self._own(to_job(j)) for j in (page.data if page else [])]
 
     def _mine(self, jobs: list[Job]) -> tuple[Job, ...]:
+        tagged = [j for j in map(self._tagged, jobs) if j is not None]
         with self._recognising:
-            labelled = label(jobs, self.expected, self._file_sha, repo=self.repo,
+            labelled = label(tagged, self.expected, self._file_sha, repo=self.repo,
                              trained=self._trained)
         return tuple(j for j in labelled if j.metadata.get("ftops_repo") == self.repo)
 
@@ -227,7 +246,8 @@ class TogetherAccount(NoDeployments):
         return Actual(files=found, jobs=self._mine(every), models=self._models(every))
 
     def job(self, job_id: str) -> Job:
-        return self._own(to_job(_call(partial(self.client.fine_tuning.retrieve, job_id))))
+        found = self._own(to_job(_call(partial(self.client.fine_tuning.retrieve, job_id))))
+        return self._tagged(found) or found
 
     def events(self, job_id: str) -> list[JobEvent]:
         page = _call(partial(self.client.fine_tuning.list_events, job_id))
@@ -268,18 +288,18 @@ class TogetherAccount(NoDeployments):
     # --- changes -----------------------------------------------------------------------------
     def upload(self, path: Path, sha256: str, *, parallel: int = 4, threshold: int = 0,
                part_size: int = 0, budget: RequestBudget | None = None) -> RemoteFile:
-        """Uploads ``path`` under ``ftops-<sha256>.jsonl``. The SDK names a file by its path, so
-        a link (or copy) of that name is uploaded; Together answers a file it already holds
-        (same checksum) with that file, so a repeated upload adds nothing."""
+        """Uploads ``path`` under ``ftops-<repo tag>-<sha256>.jsonl``. The SDK names a file by its
+        path, so a copy of that name is uploaded; Together answers a file it already holds (same
+        checksum) with that file, so a repeated upload adds nothing (``_seen``)."""
         data = path.read_bytes()
         check_sha256(path, hashlib.sha256(data).hexdigest(), sha256)
         with tempfile.TemporaryDirectory(prefix="ftops-together-") as folder:
-            named = Path(folder) / dataset_filename(sha256)
+            named = Path(folder) / tagged_filename(sha256, self.tag)
             named.write_bytes(data)
             send = partial(self.client.files.upload, named, purpose=FINE_TUNE_PURPOSE,
                            check=False)
             obj = self._patiently(send if budget is None else partial(budget.call, send))
-        found = replace(_to_file(obj), provider=self.provider)
+        found = self._seen(obj)
         self._names[found.id] = found.filename
         return found
 
@@ -316,8 +336,13 @@ class TogetherAccount(NoDeployments):
             args["model"] = request.model
         if request.validation_file:
             args["validation_file"] = request.validation_file
-        if request.suffix:
-            args["suffix"] = request.suffix
+        # The repository's tag ends the suffix: the job is told from another repository's
+        # trained on the same (shared) file with the same settings (``_tagged``).
+        args["suffix"] = f"{request.suffix}-{self.tag}" if request.suffix else self.tag
+        if len(args["suffix"]) > MAX_SUFFIX:
+            raise TogetherError(f"together: suffix {request.suffix!r} is too long: Together takes "
+                                f"{MAX_SUFFIX} characters, ftops ends it with the repository's "
+                                f"tag (-{self.tag}), so at most {MAX_SUFFIX - len(self.tag) - 1}")
         if request.seed is not None:
             args["random_seed"] = request.seed
         if request.method == "supervised" and "train_on_inputs" not in args:
@@ -326,9 +351,26 @@ class TogetherAccount(NoDeployments):
 
     def create_job(self, request: JobRequest) -> Job:
         args = self._arguments(request)
-        job = self._own(to_job(_call(partial(self.client.fine_tuning.create, **args))))
+        try:
+            made = _call(partial(self.client.fine_tuning.create, **args))
+        except TogetherError as exc:
+            # Together refuses a file it does not know with a 400 naming it as ``param``.
+            gone = (file_gone(request, exc.message, self._exists)
+                    if exc.status in (400, 404) else None)
+            if gone is None:
+                raise
+            raise gone from None
+        job = self._own(to_job(made))
+        job = self._tagged(job) or job
         # What ftops sent, which Together does not keep: the job is known as ours.
         return replace(job, metadata={**request.metadata, **job.metadata})
+
+    def _exists(self, file_id: str) -> bool:
+        """False only when Together answers that it has no such file."""
+        try:
+            return _call(partial(self.client.files.retrieve, file_id), gone_ok=True) is not None
+        except TogetherError:
+            return True  # cannot tell: the create's own error is the one to show
 
     def cancel_job(self, job_id: str) -> None:
         _call(partial(self.client.fine_tuning.cancel, job_id), gone_ok=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftops.methods import COMMON_KEYS, KEYS, SEEDLESS
+from ftops.methods import COMMON_KEYS, KEYS, SEEDLESS, SUFFIX_MAX
+from ftops.spec import accepted, ranges
 from ftops.spec.reader import _Entry, _Problems
 from ftops.spec.types import Provider
 
@@ -56,4 +57,16 @@ def check(problems: _Problems, entry: _Entry, provider: Provider | None) -> bool
     if value.seed is not None and provider.type in SEEDLESS:
         problems.at(entry, ("seed",), f"{who} takes no seed", "unsupported_key")
         ok = False
-    return ok
+    ok = _suffix(problems, entry, provider, who) and ok
+    ok = accepted.check(problems, entry, provider) and ok
+    return ranges.check(problems, entry, provider) and ok
+
+
+def _suffix(problems: _Problems, entry: _Entry, provider: Provider, who: str) -> bool:
+    limit = SUFFIX_MAX.get(provider.type)
+    suffix = entry.value.suffix
+    if limit is None or suffix is None or len(suffix) <= limit:
+        return True
+    problems.at(entry, ("suffix",), f"{who} takes a suffix of at most {limit} characters "
+                f"(ftops appends the repository's tag), not {len(suffix)}", "invalid_value")
+    return False
