@@ -343,7 +343,16 @@ def _dataset_text(result: DatasetResult) -> list[str]:
     if result.warnings:
         lines.append(f"  warnings: {len(result.warnings)}")
         lines += [_finding_text(result.path, f) for f in result.warnings]
-    return lines
+    return [*lines, _assistant_text(report)]
+
+
+def _assistant_text(report: DatasetReport) -> str:
+    """What the cookbook's data-prep notebook reports besides the tokens (after the findings:
+    the lines before them are read by position)."""
+    stats = report.assistant_tokens
+    return (f"  assistant tokens: min {stats.min:,}, mean {stats.mean:,.1f}, max {stats.max:,}, "
+            f"total {stats.total:,}; no system message: {report.missing_system}, no user "
+            f"message: {report.missing_user}")
 
 
 def _model_text(estimate: ModelEstimate) -> list[str]:

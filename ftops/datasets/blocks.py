@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ftops.datasets.lines import Scan
 from ftops.errors import Diagnostic
 
-FORMAT = 1  # of stored scans and layouts: bump when their fields change
+FORMAT = 2  # of stored scans and layouts: bump when their fields change (2: assistant sums)
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,9 @@ def encode_scan(scan: Scan, key: str) -> bytes:
         "lines": scan.lines, "examples": scan.examples, "error_count": scan.error_count,
         "too_long_count": scan.too_long_count, "counted": scan.counted, "total": scan.total,
         "min": scan.min, "max": scan.max, "billable": scan.billable,
+        "assistant": scan.assistant, "assistant_min": scan.assistant_min,
+        "assistant_max": scan.assistant_max, "missing_system": scan.missing_system,
+        "missing_user": scan.missing_user,
         "errors": [[f.line, f.code, f.message] for f in scan.errors],
         "too_long": [[f.line, f.code, f.message] for f in scan.too_long],
     }
@@ -129,7 +132,9 @@ def decode_scan(body: bytes, key: str) -> Scan | None:
         return Scan(
             lines=h["lines"], examples=h["examples"], error_count=h["error_count"],
             too_long_count=h["too_long_count"], counted=h["counted"], total=h["total"],
-            min=h["min"], max=h["max"], billable=h["billable"],
+            min=h["min"], max=h["max"], billable=h["billable"], assistant=h["assistant"],
+            assistant_min=h["assistant_min"], assistant_max=h["assistant_max"],
+            missing_system=h["missing_system"], missing_user=h["missing_user"],
             errors=[Diagnostic("error", code, text, line=line) for line, code, text in h["errors"]],
             too_long=[Diagnostic("warning", code, text, line=line)
                       for line, code, text in h["too_long"]],

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ftops import datacache, tokens
+from ftops import datacache
 from ftops.datasets.blocks import (
     FORMAT,
     Cutter,
@@ -37,7 +37,7 @@ from ftops.datasets.blocks import (
     decode_scan,
     encode_scan,
 )
-from ftops.datasets.lines import Scan, Settings, join, new_counter, scan_lines
+from ftops.datasets.lines import Counter, Scan, Settings, join, new_counter, scan_lines
 from ftops.datasets.parallel import open_pool, worker_ready, worker_scan
 from ftops.datasets.totals import Totals
 
@@ -93,7 +93,7 @@ class _Blocks:
         self._pending: deque[_Item] = deque()
         self._pool: ProcessPoolExecutor | None = None
         self._workers = 0
-        self._counter: tokens.TokenCounter | None = None
+        self._counter: Counter | None = None
         self._reader: BinaryIO | None = None
         self.layout: list[tuple[int, str]] = []  # (length, content hash) of every block
         self.fresh: list[tuple[str, bytes]] = []  # (key, stored scan) of the blocks scanned

@@ -4,6 +4,12 @@ that the two give identical reports.
 
 A range keeps, besides its findings and sums, an 8-byte digest and the line number of each JSON
 object, from which ``ftops.datasets.totals`` finds duplicates across ranges.
+
+Besides the tokens of each example, a range sums what the OpenAI cookbook's data-prep notebook
+reports: the tokens of its assistant messages (the text of every assistant message, weight 0
+ones included; one with only tool calls counts 0) and the examples with no system or no user
+message. The assistant counts are read from those the conversation's count made (``Counter``):
+nothing is encoded twice.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import json
 from array import array
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import tiktoken
 
 from ftops import formats, tokens
 from ftops.errors import DataError, Diagnostic
@@ -49,8 +57,38 @@ def make_settings(fmt: str, encoding: str, token_limit: int | None, max_errors: 
     return Settings(fmt, encoding, token_limit, max(max_errors, 0), size_limit)
 
 
-def new_counter(encoding: str) -> tokens.TokenCounter:
-    return tokens.TokenCounter(tokens.get_encoding(encoding))
+class Counter(tokens.TokenCounter):
+    """A ``TokenCounter`` that keeps the count of every string of the example being counted until
+    ``next_example``: its cache is cleared only between examples, and strings too long for it
+    are kept aside for the example. So ``counted`` reads, never encodes, a string of it."""
+
+    def __init__(self, encoding: tiktoken.Encoding) -> None:
+        super().__init__(encoding)
+        self._long: dict[str, int] = {}
+
+    def text(self, text: str) -> int:
+        count = self._known.get(text)
+        if count is None:
+            count = len(self._encode(text))
+            (self._known if len(text) <= tokens._CACHE_MAX_CHARS else self._long)[text] = count
+        return count
+
+    def next_example(self) -> None:
+        if len(self._known) >= tokens._CACHE_ENTRIES:
+            self._known.clear()
+        if self._long:
+            self._long.clear()
+
+    def counted(self, text: str) -> int:
+        """The count of a string of this example (encoded only if it was not counted)."""
+        count = self._known.get(text)
+        if count is None:
+            count = self._long.get(text)
+        return self.text(text) if count is None else count
+
+
+def new_counter(encoding: str) -> Counter:
+    return Counter(tokens.get_encoding(encoding))
 
 
 @dataclass
@@ -68,6 +106,11 @@ class Scan:
     min: int = 0
     max: int = 0
     billable: int = 0
+    assistant: int = 0  # assistant tokens of the counted examples, their sum, min and max
+    assistant_min: int = 0
+    assistant_max: int = 0
+    missing_system: int = 0  # counted examples with no system message
+    missing_user: int = 0
     digests: array[int] = field(default_factory=lambda: array("Q"))
     digest_lines: array[int] = field(default_factory=lambda: array("Q"))
 
@@ -81,9 +124,8 @@ def join(first: Scan, second: Scan, max_errors: int) -> Scan:
         room = max(max_errors - len(kept), 0)
         return kept + [replace(f, line=(f.line or 0) + offset) for f in more[:room]]
 
-    low, high = (first.min, first.max) if first.counted else (second.min, second.max)
-    if first.counted and second.counted:
-        low, high = min(low, second.min), max(high, second.max)
+    low, high = _range(first, second, "min", "max")
+    a_low, a_high = _range(first, second, "assistant_min", "assistant_max")
     lines = array("Q", first.digest_lines)
     lines.extend(line + offset for line in second.digest_lines)
     return Scan(
@@ -98,9 +140,22 @@ def join(first: Scan, second: Scan, max_errors: int) -> Scan:
         min=low,
         max=high,
         billable=first.billable + second.billable,
+        assistant=first.assistant + second.assistant,
+        assistant_min=a_low,
+        assistant_max=a_high,
+        missing_system=first.missing_system + second.missing_system,
+        missing_user=first.missing_user + second.missing_user,
         digests=first.digests + second.digests,
         digest_lines=lines,
     )
+
+
+def _range(first: Scan, second: Scan, low: str, high: str) -> tuple[int, int]:
+    """The least of the ``low`` and greatest of the ``high`` fields of the ranges that counted."""
+    ranges = [(getattr(s, low), getattr(s, high)) for s in (first, second) if s.counted]
+    if not ranges:
+        return 0, 0
+    return min(r[0] for r in ranges), max(r[1] for r in ranges)
 
 
 def example_digest(example: Any) -> int:
@@ -134,12 +189,47 @@ def _decode(raw: bytes) -> tuple[Any, tuple[str, str] | None]:
         return None, ("invalid_json", "invalid JSON: nested too deeply to read")
 
 
-def _count(scan: Scan, count: int, number: int, settings: Settings) -> None:
+def _conversations(fmt: str, example: dict[str, Any]) -> list[list[Any]]:
+    """The message lists of a valid example, each message once."""
+    if fmt == "preference":
+        return [example["input"]["messages"], example["preferred_output"],
+                example["non_preferred_output"]]
+    return [example["messages"]]
+
+
+def _roles(scan: Scan, example: dict[str, Any], fmt: str, counter: Counter) -> int:
+    """Counts whether a counted example lacks a system or user message; returns its assistant
+    tokens: the text of its assistant messages, counted by the conversation's count."""
+    assistant, system, user = 0, False, False
+    for messages in _conversations(fmt, example):
+        for message in messages:
+            role = message.get("role")
+            if role == "assistant":
+                content = message.get("content")
+                if isinstance(content, str):
+                    assistant += counter.counted(content)
+                elif isinstance(content, list):  # text parts (the notebook takes only strings)
+                    assistant += sum(counter.counted(part["text"]) for part in content
+                                     if isinstance(part.get("text"), str))
+            elif role == "system":
+                system = True
+            elif role == "user":
+                user = True
+    scan.missing_system += not system
+    scan.missing_user += not user
+    return assistant
+
+
+def _count(scan: Scan, count: int, assistant: int, number: int, settings: Settings) -> None:
     """Adds one example's tokens: its statistics, and what is billed after truncation."""
     if scan.counted == 0:
         scan.min = scan.max = count
+        scan.assistant_min = scan.assistant_max = assistant
     else:
         scan.min, scan.max = min(scan.min, count), max(scan.max, count)
+        scan.assistant_min = min(scan.assistant_min, assistant)
+        scan.assistant_max = max(scan.assistant_max, assistant)
+    scan.assistant += assistant
     scan.counted += 1
     scan.total += count
     limit = settings.token_limit
@@ -153,7 +243,7 @@ def _count(scan: Scan, count: int, number: int, settings: Settings) -> None:
     scan.billable += count
 
 
-def scan_lines(data: bytes, settings: Settings, counter: tokens.TokenCounter) -> Scan:
+def scan_lines(data: bytes, settings: Settings, counter: Counter) -> Scan:
     """Validates and counts whole lines; the one loop both the serial and parallel paths run."""
     scan = Scan()
     errors = scan.errors
@@ -179,9 +269,11 @@ def scan_lines(data: bytes, settings: Settings, counter: tokens.TokenCounter) ->
             continue
         scan.digests.append(example_digest(example))
         scan.digest_lines.append(number)
+        counter.next_example()
         problems, count = formats.check(settings.fmt, example, counter)
         for code, message in problems:
             error(number, code, message)
         if count is not None:
-            _count(scan, count, number, settings)
+            assistant = _roles(scan, example, settings.fmt, counter)
+            _count(scan, count, assistant, number, settings)
     return scan

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ftops import tokens
-from ftops.datasets.lines import Scan, Settings, new_counter, scan_lines
+from ftops.datasets.lines import Counter, Scan, Settings, new_counter, scan_lines
 from ftops.datasets.totals import Totals
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def _boundaries(stream: BinaryIO, size: int, chunk_bytes: int) -> list[int]:
     return offsets
 
 
-_worker_counter: tokens.TokenCounter | None = None
+_worker_counter: Counter | None = None
 
 
 def _worker_start(encoding: str) -> None:
@@ -60,7 +60,13 @@ def open_pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
 
     # fork where it is safe (Linux): no re-import, and no `if __name__ == "__main__"` needed in
     # callers' scripts. The pool forks its workers before starting its own threads.
-    context = get_context("fork" if sys.platform == "linux" else "spawn")
+    fork = sys.platform == "linux"
+    context = get_context("fork" if fork else "spawn")
+    if fork and workers > 1:
+        # Loaded once here, the encoding is inherited: each worker would otherwise spend the same
+        # CPU (about 0.35 s) building its own copy. One worker loads its own, in parallel with
+        # this process (the hashing of an append's prefix).
+        tokens.get_encoding(settings.encoding)
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
                                initargs=(settings.encoding,))
 

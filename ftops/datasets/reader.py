@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, TypedDict
 from typing_extensions import Unpack  # typing.Unpack is 3.11+; ftops supports 3.10
 
 from ftops import datacache
-from ftops.datasets.blocks import Rule
+from ftops.datasets.blocks import FORMAT, Rule
 from ftops.datasets.incremental import Options, scan_cached
 from ftops.datasets.lines import Settings, make_settings, new_counter, scan_lines
 from ftops.datasets.notlines import START_BYTES, not_lines
@@ -78,7 +78,8 @@ def analyze(
     settings = make_settings(fmt, encoding, token_limit, max_errors,
                              tuning.get("size_limit", MAX_FILE_BYTES))
     identity = datacache.identify(path, settle=cache_dir is not None)
-    entry = f"report-{datacache.key(identity.path, asdict(settings))}"
+    # FORMAT in the name: a report saved without the assistant sums (format 1) is never read.
+    entry = f"report-{datacache.key(identity.path, asdict(settings), FORMAT)}"
     if cache_dir is not None:
         cached = datacache.load(cache_dir, entry, identity)
         if cached is not None:

@@ -29,7 +29,10 @@ class DatasetReport:
     size: int
     examples: int
     tokens: TokenStats
+    assistant_tokens: TokenStats  # of assistant messages' text, over the same examples
     billable_tokens: int  # sum over examples of min(token_limit, tokens); = total if no limit
+    missing_system: int  # of those examples, how many have no system message
+    missing_user: int  # and no user message
     errors: tuple[Diagnostic, ...]  # at most max_errors, in line order
     error_count: int  # all errors, counted
     warnings: tuple[Diagnostic, ...]  # at most max_errors of each code, in line order
@@ -60,6 +63,7 @@ class DatasetReport:
             **{
                 **data,
                 "tokens": TokenStats(**data["tokens"]),
+                "assistant_tokens": TokenStats(**data["assistant_tokens"]),
                 "errors": tuple(Diagnostic.from_dict(f, severity="error")
                                 for f in data["errors"]),
                 "warnings": tuple(Diagnostic.from_dict(f, severity="warning")

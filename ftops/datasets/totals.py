@@ -35,6 +35,11 @@ class Totals:
     min: int = 0
     max: int = 0
     billable: int = 0
+    assistant: int = 0
+    assistant_min: int = 0
+    assistant_max: int = 0
+    missing_system: int = 0
+    missing_user: int = 0
     seen: DigestIndex = field(default_factory=DigestIndex)
     digests: array[int] = field(default_factory=lambda: array("Q"))
     digest_lines: array[int] = field(default_factory=lambda: array("Q"))
@@ -51,9 +56,15 @@ class Totals:
             first = self.counted == 0
             self.min = scan.min if first else min(self.min, scan.min)
             self.max = scan.max if first else max(self.max, scan.max)
+            low, high = scan.assistant_min, scan.assistant_max
+            self.assistant_min = low if first else min(self.assistant_min, low)
+            self.assistant_max = high if first else max(self.assistant_max, high)
         self.counted += scan.counted
         self.total += scan.total
         self.billable += scan.billable
+        self.assistant += scan.assistant
+        self.missing_system += scan.missing_system
+        self.missing_user += scan.missing_user
         for digest, local in zip(scan.digests, scan.digest_lines, strict=True):
             line = local + offset
             earlier = self.seen.add(digest, line)
@@ -113,6 +124,9 @@ class Totals:
                                       line=0)]
         stats = TokenStats(self.total, self.min, self.max,
                            self.total / self.counted if self.counted else 0.0, self.counted)
+        assistant = TokenStats(self.assistant, self.assistant_min, self.assistant_max,
+                               self.assistant / self.counted if self.counted else 0.0,
+                               self.counted)
         warnings = sorted(self.too_long + self.duplicates, key=lambda f: (f.line or 0, f.code))
         return DatasetReport(
             path=name,
@@ -121,7 +135,10 @@ class Totals:
             size=size,
             examples=self.examples,
             tokens=stats,
+            assistant_tokens=assistant,
             billable_tokens=self.billable,
+            missing_system=self.missing_system,
+            missing_user=self.missing_user,
             errors=tuple((head + self.errors)[: s.max_errors]),
             error_count=len(head) + self.error_count,
             warnings=tuple(warnings),
@@ -132,7 +149,8 @@ class Totals:
 
 
 _SUMS = ("lines", "examples", "error_count", "too_long_count", "duplicate_count", "counted",
-         "total", "min", "max", "billable")
+         "total", "min", "max", "billable", "assistant", "assistant_min", "assistant_max",
+         "missing_system", "missing_user")
 _FINDINGS: dict[str, Severity] = {"errors": "error", "too_long": "warning",
                                   "duplicates": "warning"}
 
