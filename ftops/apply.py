@@ -23,8 +23,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import openai
 from typing_extensions import Unpack  # typing.Unpack is 3.11+; ftops supports 3.10
 
 from ftops.deploying import deploy_all
@@ -36,9 +36,13 @@ from ftops.pipeline import Create, Pipeline
 from ftops.plan import Action, ActionType, Kind, Plan
 from ftops.providers import Account, JobRequest
 from ftops.providers.base import FileGone
+from ftops.providers.messages import rate_limited
 from ftops.providers.uploads import UploadSizes
 from ftops.state import Actual, Job, RemoteFile
 from ftops.stop import RequestBudget, cooperating
+
+if TYPE_CHECKING:
+    import openai
 
 FileIds = dict[tuple[str, str], str]  # (provider, sha256) -> file id
 
@@ -232,7 +236,7 @@ class Executor:
                 refound = self._refind_files(remote, item.action)
                 return _JobCreated(job=self._job_request(remote, item.action, refound),
                                    file_ids=refound)
-        except openai.RateLimitError as exc:
+        except rate_limited() as exc:
             # e.g. too many active jobs: the rest waits for the next apply, reported, not fatal.
             return _JobCreated(refused=f"provider refused for now: {_message(exc)}")
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
-import openai
-
 from ftops import drift
 from ftops.identity import dataset_filename, sha256_from_filename
 from ftops.providers import Account
+from ftops.providers.messages import already_gone
 from ftops.state import Actual, Job, RemoteFile
 from ftops.stop import RequestBudget
 
@@ -72,7 +71,7 @@ def dedupe_jobs(remote: Account, jobs: tuple[Job, ...], fingerprint: str,
 
 def ignore_missing(call: Callable[[], object], budget: RequestBudget | None = None) -> None:
     """Deleting or cancelling what another apply already removed is success, not an error."""
-    with contextlib.suppress(openai.NotFoundError, openai.BadRequestError, openai.ConflictError):
+    with contextlib.suppress(*already_gone()):
         budget.call(call) if budget else call()
 
 

@@ -110,3 +110,14 @@ def test_estimate_flag() -> None:
     for info in catalog.load().models:
         assert info.encoding in ("o200k_base", "cl100k_base"), info.id  # bundled, offline
         assert catalog.is_estimate(info.id) is (not info.tokenizer_exact)
+
+
+def test_the_fast_loader_reads_the_catalog_as_the_pure_one_does() -> None:
+    """The catalog is read with libyaml's loader where PyYAML has it: it must mean the same."""
+    from importlib import resources
+
+    import yaml
+
+    text = resources.files("ftops").joinpath("data/catalog.yaml").read_text(encoding="utf-8")
+    assert yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) == \
+        yaml.load(text, Loader=yaml.SafeLoader)

@@ -10,10 +10,11 @@ ftops's own frozen dataclasses (``ftops.state``), never an SDK object.
 - ``registry``: the capability table, the client factory and the connections.
 """
 
+from typing import Any
+
 from ftops.providers.base import Account, ChatReply, JobEvent, JobRequest
 from ftops.providers.features import Capabilities, Feature, Features, Support
 from ftops.providers.messages import api_error_message
-from ftops.providers.openai import EMULATOR_HEADER, FILES_PAGE, JOBS_PAGE, Remote, to_job
 from ftops.providers.registry import (
     CAPABILITIES,
     DEFAULT_KEY_ENV,
@@ -56,3 +57,15 @@ __all__ = [
     "manages",
     "to_job",
 ]
+
+# The openai-SDK account and its constants load on first use (the SDK takes ~0.7 s to import):
+# a run on Together or Fireworks alone never needs them.
+_OPENAI_TYPE = ("EMULATOR_HEADER", "FILES_PAGE", "JOBS_PAGE", "Remote", "to_job")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _OPENAI_TYPE:
+        from ftops.providers import openai as openai_type
+
+        return getattr(openai_type, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

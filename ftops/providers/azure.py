@@ -17,14 +17,8 @@ from openai import AzureOpenAI, DefaultHttpxClient, OpenAI
 
 from ftops.errors import UsageError
 from ftops.providers.deployments import EXTRA_HINT
-from ftops.providers.features import Capabilities
 from ftops.spec import Provider
 
-# AzureOpenAI reads this variable itself; naming it lets the missing-key error say so.
-KEY_ENV = "AZURE_OPENAI_API_KEY"
-# Job metadata is not documented on Azure: ftops never filters on it there, and recognises its
-# jobs by what they show when they come back without it (``ftops.recognise``).
-CAPABILITIES = Capabilities(metadata_filter="no", uploads="probe", job_metadata="probe")
 SCOPE = "https://cognitiveservices.azure.com/.default"
 
 

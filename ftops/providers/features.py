@@ -52,6 +52,9 @@ DOCUMENTED = Capabilities(metadata_filter="yes", uploads="yes")
 METADATA_FREE = Capabilities(metadata_filter="no", uploads="no", job_metadata="no")
 # Every feature unknown: tried, and dropped on 400/404.
 PROBED = Capabilities(metadata_filter="probe", uploads="probe", job_metadata="probe")
+# Job metadata is not documented on Azure: ftops never filters on it there, and recognises its
+# jobs by what they show when they come back without it (``ftops.recognise``).
+AZURE = Capabilities(metadata_filter="no", uploads="probe", job_metadata="probe")
 
 
 @dataclass

@@ -42,17 +42,13 @@ from ftops.identity import FINE_TUNE_PURPOSE, dataset_filename, repo_tag, sha256
 from ftops.methods import RANGES
 from ftops.providers import fireworks_dpo, loopback
 from ftops.providers.base import Account, ChatReply, JobEvent, JobRequest, NoDeployments, file_gone
-from ftops.providers.features import METADATA_FREE
 from ftops.providers.uploads import check_sha256
 from ftops.recognise import Expected, label
 from ftops.state import Actual, Job, JobError, RemoteFile, RemoteModel
 from ftops.stop import RequestBudget
 
 T = TypeVar("T")
-KEY_ENV = "FIREWORKS_API_KEY"
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
-# No metadata filter and no Uploads API to probe; jobs never keep metadata.
-CAPABILITIES = METADATA_FREE
 PAGE = 200  # the API's maximum page size
 MAX_UPLOAD = 150 * 1024 * 1024  # datasets.upload takes files up to 150 MB (SDK docstring)
 # method -> ftops hyperparameter -> (wire name, (minimum, maximum)), from ``ftops.methods.RANGES``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from ftops.errors import redact
@@ -48,3 +49,17 @@ def _cause(exc: BaseException) -> str:
         exc = nxt
     text = redact(" ".join(str(exc).split()))
     return text or type(exc).__name__
+
+
+# The openai SDK's errors that apply and mend tell apart, while it is loaded: only a provider it
+# drives raises them, so with it not loaded (a run on Together or Fireworks alone, which need not
+# import it) there is nothing to catch.
+def rate_limited() -> tuple[type[openai.RateLimitError], ...]:
+    sdk = sys.modules.get("openai")
+    return (sdk.RateLimitError,) if sdk is not None else ()
+
+
+def already_gone() -> tuple[type[openai.APIStatusError], ...]:
+    """What deleting or cancelling something another apply already removed answers."""
+    sdk = sys.modules.get("openai")
+    return (sdk.NotFoundError, sdk.BadRequestError, sdk.ConflictError) if sdk else ()

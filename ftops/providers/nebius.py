@@ -32,9 +32,7 @@ from ftops.recognise import Expected
 from ftops.state import Job, RemoteFile
 from ftops.stop import RequestBudget
 
-KEY_ENV = "NEBIUS_API_KEY"
 DEFAULT_BASE_URL = "https://api.tokenfactory.nebius.com/v1/"
-CAPABILITIES = METADATA_FREE
 Range = tuple[float, float] | None  # inclusive bounds; None: a boolean
 # method -> ftops hyperparameter -> (wire name, range), from ``ftops.methods.RANGES`` (the one
 # table the spec check reads too). The common keys map where they mean the same
@@ -101,7 +99,7 @@ class Account(Remote):
                  adopted: Mapping[str, Mapping[str, str]] | None = None,
                  expected: tuple[Expected, ...] = (), features: Features | None = None) -> None:
         super().__init__(client, repo=repo, provider=provider,
-                         features=features or Features(provider, CAPABILITIES),
+                         features=features or Features(provider, METADATA_FREE),
                          adopted=adopted, provider_type="nebius", expected=expected)
 
     @contextlib.contextmanager

@@ -32,7 +32,7 @@ from ftops.identity import (
 )
 from ftops.providers.base import ChatReply, FileGone, JobEvent, JobRequest, file_gone
 from ftops.providers.deployments import Deployments
-from ftops.providers.features import DOCUMENTED, PROBED, Features
+from ftops.providers.features import Features
 from ftops.providers.messages import api_error_message
 from ftops.providers.uploads import MULTIPART_THRESHOLD, PART_SIZE, check_sha256, upload_parts
 from ftops.recognise import Expected, label
@@ -48,9 +48,6 @@ from ftops.state import (
 )
 from ftops.stop import RequestBudget
 
-KEY_ENV = "OPENAI_API_KEY"
-CAPABILITIES = DOCUMENTED  # OpenAI's own API documents every optional feature
-COMPATIBLE_CAPABILITIES = PROBED  # an ``openai`` entry with its own ``base_url``: unknown
 JOBS_PAGE = 100
 FILES_PAGE = 10_000  # the API's maximum: one request for almost every account
 # Every emulator response names the provider whose behaviour (and calendar) it emulates.

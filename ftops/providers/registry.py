@@ -28,15 +28,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from openai import DefaultHttpxClient
-
 from ftops.errors import FtopsError, UsageError
-from ftops.providers import azure, deployments, loopback, nebius
-from ftops.providers import openai as openai_type
+from ftops.providers import deployments, loopback
 from ftops.providers.base import Account
 from ftops.providers.deployments import Deployments
-from ftops.providers.features import METADATA_FREE, Capabilities, Features
-from ftops.providers.openai import Remote
+from ftops.providers.features import (
+    AZURE,
+    DOCUMENTED,
+    METADATA_FREE,
+    PROBED,
+    Capabilities,
+    Features,
+)
 from ftops.recognise import Expected
 from ftops.spec import Provider, ResolvedModel
 
@@ -46,13 +49,16 @@ if TYPE_CHECKING:  # the azure extra may be absent at run time
 # The SDK a provider type needs beyond openai, and the extra that installs it.
 EXTRAS = {"together": ("together", "ftops[together]"),
           "fireworks": ("fireworks", "ftops[fireworks]")}
-DEFAULT_KEY_ENV = {"openai": openai_type.KEY_ENV, "azure": azure.KEY_ENV,
-                   "nebius": nebius.KEY_ENV, "together": "TOGETHER_API_KEY",
+# The variable each type's key is read from (AzureOpenAI reads its own too: naming it lets the
+# missing-key error say so). The provider modules are imported only for a type in use: a run on
+# Together or Fireworks alone never loads the openai SDK (~0.7 s of every such command).
+DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY",
+                   "nebius": "NEBIUS_API_KEY", "together": "TOGETHER_API_KEY",
                    "fireworks": "FIREWORKS_API_KEY"}
 CAPABILITIES: dict[str, Capabilities] = {
-    "openai": openai_type.CAPABILITIES,
-    "azure": azure.CAPABILITIES,
-    "compatible": openai_type.COMPATIBLE_CAPABILITIES,
+    "openai": DOCUMENTED,  # OpenAI's own API documents every optional feature
+    "azure": AZURE,
+    "compatible": PROBED,  # an ``openai`` entry with its own ``base_url``: unknown
     "nebius": METADATA_FREE,
     "together": METADATA_FREE,
     "fireworks": METADATA_FREE,
@@ -83,6 +89,8 @@ class Connection:
         declared models, to recognise jobs that came back without their metadata."""
         name = self.features.provider
         if self.provider_type == "nebius":
+            from ftops.providers import nebius
+
             return nebius.Account(self.client, repo=repo, provider=name, adopted=adopted,
                                   expected=expected, features=self.features)
         if self.provider_type == "together":
@@ -97,6 +105,8 @@ class Connection:
             return fireworks.FireworksAccount(self.client, repo=repo, provider=name,
                                               account=self.account, expected=expected,
                                               adopted=adopted)
+        from ftops.providers.openai import Remote
+
         return Remote(self.client, repo=repo, provider=name, features=self.features,
                       adopted=adopted, provider_type=self.provider_type, expected=expected,
                       deployments=self.manager)
@@ -126,27 +136,43 @@ def make_client(provider: Provider, *, env: Mapping[str, str] | None = None,
     url = provider.endpoint if provider.type == "azure" else provider.base_url
     if provider.type == "openai" and url is None:
         url = os.environ.get("OPENAI_BASE_URL")  # where the SDK will send it (it reads os.environ)
-    http_client = (DefaultHttpxClient(trust_env=False, verify=loopback.tls())
-                   if loopback.is_loopback(url) else None)
     if provider.type == "azure":
         # auth: entra takes tokens from azure-identity, not a key from the environment.
         key = None if provider.auth == "entra" else key
         if key or provider.auth == "entra":
+            from ftops.providers import azure
+
             return azure.make_client(provider, key, max_retries=max_retries,
-                                     http_client=http_client)
+                                     http_client=_openai_http(url))
     if not key:
         # The implicit default provider has no entry to name; a declared one is named.
         who = f" for provider {provider.name}" if provider.file else ""
         raise FtopsError(
             f"no API key{who}: {variable} is not set", path=provider.file, line=provider.line,
             hint=f"export {variable}, or try ftops with --emulator")
-    return _open_weight_client(provider, key, max_retries) or openai_type.make_client(
-        provider, key, max_retries=max_retries, http_client=http_client)
+    if provider.type in ("nebius", "together", "fireworks"):
+        return _open_weight_client(provider, key, max_retries)
+    from ftops.providers import openai as openai_type
+
+    return openai_type.make_client(provider, key, max_retries=max_retries,
+                                   http_client=_openai_http(url))
+
+
+def _openai_http(url: str | None) -> Any:
+    """The openai SDK's HTTP client for a loopback endpoint (no proxies, the shared TLS
+    context); None leaves the SDK its own."""
+    if not loopback.is_loopback(url):
+        return None
+    from openai import DefaultHttpxClient
+
+    return DefaultHttpxClient(trust_env=False, verify=loopback.tls())
 
 
 def _open_weight_client(provider: Provider, key: str, max_retries: int) -> Any:
-    """The client of a Nebius, Together or Fireworks entry (None for any other type)."""
+    """The client of a Nebius, Together or Fireworks entry."""
     if provider.type == "nebius":
+        from ftops.providers import nebius
+
         return nebius.make_client(provider.base_url, key, max_retries)
     if provider.type == "together":
         from ftops.providers import together
@@ -158,7 +184,7 @@ def _open_weight_client(provider: Provider, key: str, max_retries: int) -> Any:
         assert provider.account is not None
         return fireworks.make_client(provider.base_url, key, max_retries,
                                      account=provider.account)
-    return None
+    raise AssertionError(provider.type)
 
 
 @contextmanager

@@ -43,7 +43,6 @@ from ftops.identity import (
 from ftops.methods import RANGES
 from ftops.providers import loopback
 from ftops.providers.base import ChatReply, JobEvent, JobRequest, NoDeployments, file_gone
-from ftops.providers.features import METADATA_FREE
 from ftops.providers.uploads import check_sha256
 from ftops.recognise import Expected, label
 from ftops.state import Actual, Job, JobError, RemoteFile, RemoteModel
@@ -51,9 +50,6 @@ from ftops.stop import RequestBudget
 
 T = TypeVar("T")
 PROVIDER_TYPE = "together"
-KEY_ENV = "TOGETHER_API_KEY"
-# No metadata filter and no Uploads API to probe; job metadata is not kept, only probed for.
-CAPABILITIES = METADATA_FREE
 # What Together takes, per method: ftops's key -> (the SDK's ``fine_tuning.create`` argument,
 # what it takes), from ``ftops.methods.RANGES`` (the one table the spec check reads too). The
 # spec's common keys n_epochs and batch_size mean the same thing there; learning_rate_multiplier

@@ -9,16 +9,16 @@ import hashlib
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TypedDict
-
-import openai
-from openai import OpenAI
-from openai.types import FileObject
+from typing import TYPE_CHECKING, TypedDict
 
 from ftops.datasets import watch
 from ftops.errors import RemoteError, StalePlanError
 from ftops.identity import FINE_TUNE_PURPOSE
 from ftops.stop import RequestBudget
+
+if TYPE_CHECKING:  # only the openai-SDK types call these: Together's runs never load it
+    from openai import OpenAI
+    from openai.types import FileObject
 
 # Files at least this large go through the Uploads API with parts sent in parallel.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -47,6 +47,8 @@ def upload_parts(client: OpenAI, path: Path, name: str, size: int, sha256: str, 
         with budget.slot():
             done = client.uploads.complete(upload.id, part_ids=part_ids)
     except BaseException:
+        import openai  # loaded: ``client`` is its
+
         # Leave nothing half-way: a pending upload would otherwise linger for an hour.
         with contextlib.suppress(openai.APIError), budget.slot(cleanup=True):
             client.uploads.cancel(upload.id)
