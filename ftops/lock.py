@@ -157,8 +157,10 @@ def read_lock(path: Path) -> Lock:
         return Lock()
     text = path.read_text(encoding="utf-8")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        # libyaml's parser where PyYAML has it: the lock is read by every plan and apply.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        root = yaml.compose(text, Loader=loader)
+        raw = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise FtopsError("not valid YAML", path=str(path),

@@ -791,3 +791,21 @@ def test_relative_spec_paths_are_shown_as_given(
     assert [str(d) for d in found] == [
         "specs/a.yaml:3: datasets.d.path: no such file: data/gone.jsonl"
     ]
+
+
+@pytest.mark.parametrize("name", ["basic.yaml", "chained-dpo.yaml", "migration.yaml",
+                                  "providers-evals.yaml"])
+def test_libyaml_reads_specs_as_the_pure_parser_does(name: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Specs are parsed by libyaml where PyYAML has it; the result, lines included, is the
+    pure parser's."""
+    from ftops.spec import reader
+
+    assert reader._FastLoader is getattr(yaml, "CSafeLoader", reader._Loader)
+    path = Path(__file__).parent.parent / "examples" / "specs" / name
+    fast = reader._read_file(path, name, reader._Problems())
+    monkeypatch.setattr(reader, "_FastLoader", reader._Loader)
+    pure = reader._read_file(path, name, reader._Problems())
+    assert [(e.section, e.name, e.line, e.value) for e in fast] == \
+        [(e.section, e.name, e.line, e.value) for e in pure]
+    assert fast

@@ -24,6 +24,12 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
+# libyaml's parser where PyYAML has it (about 15x faster; every command reads the specs); the
+# pure one still reads a file libyaml refuses, so that syntax errors keep its wording. (Typed as
+# SafeLoader: both have the node and constructor methods used here.)
+_FastLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", _Loader)
+
+
 @dataclass
 class _Entry:
     """One named entry as written.
@@ -144,10 +150,14 @@ def _read_file(path: Path, display: str, problems: _Problems) -> list[_Entry]:
         problems.add(display, None, f"cannot read the file: {exc}", "unreadable")
         return []
     entries: list[_Entry] = []
-    loader = _Loader(text)
+    fast = _FastLoader(text)
     try:
-        while loader.check_node():
-            document = loader.get_node()
+        documents: list[yaml.Node | None] | None = list(_nodes(fast))
+    except yaml.YAMLError:
+        documents = None  # read again below, for the pure parser's words
+    loader = fast if documents is not None else _Loader(text)
+    try:
+        for document in documents if documents is not None else _nodes(loader):
             if document is not None:
                 entries += _read_document(document, loader, path, display, problems)
     except yaml.YAMLError as exc:
@@ -159,12 +169,18 @@ def _read_file(path: Path, display: str, problems: _Problems) -> list[_Entry]:
         line = min(mark.line + 1, max(text.count("\n"), 1)) if mark else None
         problems.add(display, line, f"invalid YAML: {detail}", "yaml_syntax")
     finally:
+        fast.dispose()
         loader.dispose()
     return entries
 
 
+def _nodes(loader: yaml.SafeLoader) -> Iterator[yaml.Node | None]:
+    while loader.check_node():
+        yield loader.get_node()
+
+
 def _read_document(
-    document: yaml.Node, loader: _Loader, path: Path, display: str, problems: _Problems
+    document: yaml.Node, loader: yaml.SafeLoader, path: Path, display: str, problems: _Problems
 ) -> list[_Entry]:
     for key, name, first in _duplicate_keys(document, set()):
         problems.add(
@@ -213,7 +229,7 @@ def _read_document(
 
 
 def _pairs(
-    node: yaml.MappingNode, loader: _Loader
+    node: yaml.MappingNode, loader: yaml.SafeLoader
 ) -> Iterator[tuple[str, tuple[yaml.Node, yaml.Node], bool]]:
     """(key, (key node, value node), live), merge keys applied, in order.
 
@@ -231,7 +247,7 @@ def _pairs(
             yield key, nodes, live
 
 
-def _validate_entry(entry: _Entry, loader: _Loader, problems: _Problems) -> None:
+def _validate_entry(entry: _Entry, loader: yaml.SafeLoader, problems: _Problems) -> None:
     if not re.match(_NAME_RE, entry.name) and entry.section != "pricing":
         problems.add(
             entry.file,
