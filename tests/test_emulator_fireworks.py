@@ -43,8 +43,9 @@ def emu(clock: Clock) -> Iterator[Emulator]:
 
 
 def _client(emu: Emulator, **options: Any) -> Fireworks:
+    """No retries unless asked: the SDK retries a 409 (with back-off), which tests provoke."""
     return Fireworks(api_key="fw-test", account_id=ACCOUNT, base_url=emu.url,
-                               http_client=httpx.Client(trust_env=False), **options)
+                     http_client=httpx.Client(trust_env=False), **{"max_retries": 0, **options})
 
 
 def _dataset(client: Fireworks, dataset_id: str, data: bytes | None = None) -> str:

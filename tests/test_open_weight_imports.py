@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ftops.emulator import Emulator
-from tests.test_open_weight_faults import models, spec_provider
 from tests.test_open_weight import write
+from tests.test_open_weight_faults import models, spec_provider
 
 # Registered before ftops.cli is imported, so it runs after the command ends.
 PROBE = """

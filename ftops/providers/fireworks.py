@@ -302,11 +302,15 @@ class FireworksAccount(NoDeployments):
         dataset_id = f"ftops-{self.tag}-{sha256[:40]}"
         display = f"ftops-{sha256[40:]}-{len(data)}"
         with _errors():
-            try:
-                made = self.client.datasets.create(
-                    dataset={"display_name": display, "format": "CHAT"}, dataset_id=dataset_id)
-            except fireworks.ConflictError:
+            try:  # looked up first: the SDK retries a create's 409, with its back-off (~1.5 s)
                 made = self.client.datasets.get(dataset_id)
+            except fireworks.NotFoundError:
+                try:
+                    made = self.client.datasets.create(dataset={"display_name": display,
+                                                                "format": "CHAT"},
+                                                       dataset_id=dataset_id)
+                except fireworks.ConflictError:  # made meanwhile, by another apply
+                    made = self.client.datasets.get(dataset_id)
             if made.state != "READY":
                 try:
                     self.client.datasets.upload(dataset_id,
