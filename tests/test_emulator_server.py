@@ -325,3 +325,25 @@ def test_file_from_parts_reads_trains_persists_and_outlives_deletion(tmp_path: P
             model=tuned, messages=[{"role": "user", "content": "Question 9 parts?"}]
         )
         assert reply.choices[0].message.content == "Answer 9 parts."
+
+
+def test_cli_emulator_started_as_a_background_job_still_stops_on_ctrl_c() -> None:
+    """A shell without job control starts ``ftops emulator &`` with SIGINT ignored; the
+    emulator, like apply and wait, takes SIGINT itself, so Ctrl+C (here: SIGINT) still stops
+    it cleanly rather than never."""
+    import signal
+    import subprocess
+    import sys
+
+    ftops = Path(sys.executable).parent / "ftops"
+    proc = subprocess.Popen(["sh", "-c", f'trap "" INT; exec "{ftops}" emulator --port 0'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert "serving" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped" in out

@@ -164,21 +164,21 @@ class Emulator:
         """Serves in this thread until Ctrl+C or SIGTERM (werkzeug's loop then returns)."""
         server = self.listen()._server
         assert server is not None
-        # Python's default for SIGTERM ends the process at once, skipping the cleanup below;
-        # only the main thread may set a handler.
+        # SIGTERM's default skips the cleanup below; a SIGINT ignored since start (a background
+        # job) would never stop it. Both stop it as Ctrl+C does; only the main thread may.
         main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, interrupt) if main else None
+        previous = {signum: signal.signal(signum, interrupt)
+                    for signum in (signal.SIGTERM, signal.SIGINT)} if main else {}
         try:
             server.serve_forever(poll_interval=0.2)
         finally:
-            if main:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
             self._close()
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
-            # The loop sees shutdown() at its next poll (50 ms later, per emulator stopped): a
-            # connection wakes it at once (an empty request: nothing is logged or served).
+            # shutdown() is seen at the loop's next poll (50 ms); a connection wakes it at once.
             stopping = threading.Thread(target=self._server.shutdown)
             stopping.start()
             while stopping.is_alive():

@@ -50,7 +50,8 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM stops ``serve_forever`` as Ctrl+C does, so the temporary state is removed."""
+    """SIGTERM (and SIGINT) stop ``serve_forever`` as Ctrl+C does, so the temporary state is
+    removed."""
     raise KeyboardInterrupt
 
 
