@@ -44,8 +44,7 @@ def run(options: EmulatorOptions, echo: Callable[[str], None] = print) -> None:
              f"v1 API at {server.azure_v1_url}, management plane at {server.management_url}, "
              f"Entra tokens with {_env(server.entra_environment())})"
              if options.flavor == "azure" else server.base_url)
-    echo(f"ftops emulator serving {where} "
-         f"(state: {options.state_path or 'in memory'}; any API key is accepted). "
-         "Ctrl+C stops it.")
-    server.serve_forever()
+    server.serve_forever(ready=lambda: echo(
+        f"ftops emulator serving {where} (state: {options.state_path or 'in memory'}; any API "
+        "key is accepted). Ctrl+C stops it."))
     echo("ftops emulator stopped.")

@@ -1,5 +1,5 @@
-"""The HTTP side of the emulator: auth, faults, latency, request log, lifecycle. The routing
-table of each flavour is in ``routes``.
+"""The HTTP side of the emulator: auth, faults, latency, request log, lifecycle (routes: in
+``routes``).
 
 Whatever a client sends, the answer is JSON in the flavour's error shape and is logged: errors
 werkzeug raises while reading a request become 4xx answers, and only a bug of the emulator's
@@ -63,9 +63,8 @@ class Emulator:
     >>> with Emulator(job_seconds=0) as emu:
     ...     client = openai.OpenAI(base_url=emu.base_url, api_key="any")
     >>> with Emulator(flavor="azure") as emu:
-    ...     client = openai.AzureOpenAI(
-    ...         azure_endpoint=emu.azure_endpoint, api_version="2025-04-01-preview", api_key="any"
-    ...     )
+    ...     client = openai.AzureOpenAI(azure_endpoint=emu.azure_endpoint, api_key="any",
+    ...                                 api_version="2025-04-01-preview")
 
     ``retry_after`` is the wait, in seconds, advised with injected 429 and 503 answers (see
     ``faults.retry_headers``); 0 lets SDK clients in tests retry at once, injected 500s included.
@@ -101,11 +100,10 @@ class Emulator:
         ftops_clock.today()
         self._log = RequestLog(options.get("log_size", DEFAULT_SIZE))
         self._retry_headers = retry_headers(options.get("retry_after", 1.0))
-        # Real services advise a wait only with 429 and 503; a test that asks for no wait
-        # (``retry_after=0``) gets the advice with injected 500s too, or the SDKs would sleep
-        # their own back-off (0.5 s, 1 s, ...) on each: the one wait no test is about.
-        advise_500 = not options.get("retry_after", 1.0)
-        self._advised = RETRY_STATUSES | {500} if advise_500 else RETRY_STATUSES
+        # Real services advise a wait with 429 and 503 only; asked for none (``retry_after=0``),
+        # injected 500s advise it too, or the SDKs sleep their own back-off (0.5 s, 1 s, ...).
+        no_wait = not options.get("retry_after", 1.0)
+        self._advised = RETRY_STATUSES | {500} if no_wait else RETRY_STATUSES
         self.host = host
         self.job_seconds = float(job_seconds)
         self.latency = latency_ms / 1000
@@ -160,8 +158,9 @@ class Emulator:
             self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        """Serves in this thread until Ctrl+C or SIGTERM (werkzeug's loop then returns)."""
+    def serve_forever(self, ready: Callable[[], None] = lambda: None) -> None:
+        """Serves in this thread until Ctrl+C or SIGTERM; ``ready()`` (the banner) once both
+        stop it, so a signal sent on seeing it is not lost."""
         server = self.listen()._server
         assert server is not None
         # SIGTERM's default skips the cleanup below; a SIGINT ignored since start (a background
@@ -170,7 +169,10 @@ class Emulator:
         previous = {signum: signal.signal(signum, interrupt)
                     for signum in (signal.SIGTERM, signal.SIGINT)} if main else {}
         try:
-            server.serve_forever(poll_interval=0.2)
+            ready()
+            server.serve_forever(poll_interval=0.2)  # werkzeug's loop returns on Ctrl+C
+        except KeyboardInterrupt:
+            pass  # one that came before its loop began: as asked, stopped
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, signal.SIG_DFL if handler is None else handler)
@@ -182,15 +184,11 @@ class Emulator:
             stopping = threading.Thread(target=self._server.shutdown)
             stopping.start()
             while stopping.is_alive():
-                self._wake()
+                with contextlib.suppress(OSError):
+                    socket.create_connection((self.host, self.port), timeout=1).close()
                 stopping.join(0.01)
             self._thread.join()
         self._close()
-
-    def _wake(self) -> None:
-        assert self._server is not None
-        with contextlib.suppress(OSError):
-            socket.create_connection((self.host, self.port), timeout=1).close()
 
     def _close(self) -> None:
         if self._server is not None:
