@@ -19,7 +19,6 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from ftops.emulator import chat, jobs, timeline
 from ftops.emulator import fireworks_jobs as sft
 from ftops.emulator.common import Ctx, Reply
 from ftops.emulator.fireworks_common import (
@@ -93,26 +92,13 @@ def create_job(ctx: Ctx, request: Request, account: str) -> Reply:
                       f"length {BASES[root]} of {root}")
     config = {**_DEFAULTS, **{k: v for k, v in config.items() if v is not None},
               "outputModel": sft.output_model(ctx, account, config, job_id)}
-    check, failed = sft.failure(ctx, training, "dpo")
     requested = {"n_epochs": config["epochs"], "batch_size": config.get("batchSizeSamples", "auto"),
                  "learning_rate_multiplier": 1.0, "beta": loss["dpo"]["beta"],
                  "fireworks": {**config, "dataset": body["dataset"],
                                "displayName": body.get("displayName") or ""},
                  "fireworks_loss": loss}
-    job = JobRec(
-        id=key(account, job_id), created_at=ctx.now, duration=ctx.job_seconds, model=model,
-        root_model=root, model_key=job_id, organization_id=account, org_slug=account,
-        training_file=training, validation_file=None, method_type="dpo",
-        hyperparameters=requested,
-        resolved=timeline.resolve_hyperparameters(requested, "dpo", check.examples),
-        grader=None, suffix=None, seed=0, metadata=None, integrations=None,
-        examples=check.examples,
-        tokens_per_epoch=timeline.billable_tokens(ctx.store.blob_path(training), "dpo", root),
-        failure=failed, model_name=config["outputModel"],
-    )
-    ctx.store.put_job(job)
-    ctx.store.keep_blob(training, chat.training_blob(job.id))
-    jobs.schedule(ctx.store, job)
+    job = sft.start(ctx, sft.Settled(account, job_id, model, root, training, None, "dpo",
+                                     requested, config["outputModel"]))
     return Reply(job_json(job, ctx.now, initial=True))
 
 

@@ -10,7 +10,7 @@ model, or the job id>``.
 from __future__ import annotations
 
 import string
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -175,26 +175,49 @@ def create_job(ctx: Ctx, request: Request, account: str) -> Reply:
     output = output_model(ctx, account, body, job_id)
     config = {**DEFAULTS, **{k: v for k, v in body.items() if v is not None},
               "outputModel": output}
-    check, failed = failure(ctx, training)
     requested = {"n_epochs": config["epochs"],
                  "batch_size": config.get("batchSizeSamples", "auto"),
                  "learning_rate_multiplier": 1.0, "fireworks": config}
+    job = start(ctx, Settled(account, job_id, model, root, training, validation, "supervised",
+                             requested, output))
+    return Reply(job_json(job, ctx.now, initial=True))
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A job as a create of either collection (supervised, dpo) settled it."""
+
+    account: str
+    job_id: str
+    model: str
+    root: str
+    training: str
+    validation: str | None
+    method: str
+    requested: dict[str, Any]
+    output: str
+
+
+def start(ctx: Ctx, made: Settled) -> JobRec:
+    """The job stored, its training data kept and its run scheduled."""
+    check, failed = failure(ctx, made.training, made.method)
+    blob = ctx.store.blob_path(made.training)
     job = JobRec(
-        id=key(account, job_id), created_at=ctx.now, duration=ctx.job_seconds, model=model,
-        root_model=root, model_key=job_id, organization_id=account, org_slug=account,
-        training_file=training, validation_file=validation, method_type="supervised",
-        hyperparameters=requested,
-        resolved=timeline.resolve_hyperparameters(requested, "supervised", check.examples),
+        id=key(made.account, made.job_id), created_at=ctx.now, duration=ctx.job_seconds,
+        model=made.model, root_model=made.root, model_key=made.job_id,
+        organization_id=made.account, org_slug=made.account, training_file=made.training,
+        validation_file=made.validation, method_type=made.method,
+        hyperparameters=made.requested,
+        resolved=timeline.resolve_hyperparameters(made.requested, made.method, check.examples),
         grader=None, suffix=None, seed=0, metadata=None, integrations=None,
         examples=check.examples,
-        tokens_per_epoch=timeline.billable_tokens(ctx.store.blob_path(training), "supervised",
-                                                  root),
-        failure=failed, model_name=output,
+        tokens_per_epoch=timeline.billable_tokens(blob, made.method, made.root),
+        failure=failed, model_name=made.output,
     )
     ctx.store.put_job(job)
-    ctx.store.keep_blob(training, chat.training_blob(job.id))
+    ctx.store.keep_blob(made.training, chat.training_blob(job.id))
     jobs.schedule(ctx.store, job)
-    return Reply(job_json(job, ctx.now, initial=True))
+    return job
 
 
 def job_state(job: JobRec, now: float, initial: bool) -> str:
