@@ -107,13 +107,7 @@ def job_json(job: JobRec, now: float, *, initial: bool = False) -> dict[str, Any
     account, _ = split_key(job.id)
     state = sft.job_state(job, now, initial)
     config = dict(job.hyperparameters["fireworks"])
-    status = {"code": "OK", "message": ""}
-    if state == "JOB_STATE_FAILED" and job.failure:
-        status = {"code": job.failure["code"], "message": job.failure["message"]}
-    elif state == "JOB_STATE_CANCELLED":
-        status = {"code": "CANCELLED", "message": "the job was cancelled"}
-    done = job.finished_at if state in ("JOB_STATE_COMPLETED", "JOB_STATE_FAILED",
-                                        "JOB_STATE_CANCELLED") else None
+    status, done = sft.outcome(job, state)
     body: dict[str, Any] = {
         "name": sft.job_name(job), "displayName": config.pop("displayName"),
         "dataset": config.pop("dataset"), "createTime": rfc3339(job.created_at),

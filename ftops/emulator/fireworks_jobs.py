@@ -229,10 +229,9 @@ def job_state(job: JobRec, now: float, initial: bool) -> str:
     return _STATES.get(status, "JOB_STATE_UNSPECIFIED")
 
 
-def job_json(job: JobRec, now: float, *, initial: bool = False) -> dict[str, Any]:
-    account, _ = split_key(job.id)
-    state = job_state(job, now, initial)
-    config = dict(job.hyperparameters.get("fireworks", {}))
+def outcome(job: JobRec, state: str) -> tuple[dict[str, str], float | None]:
+    """A job's ``status`` in its state, and when it ended (None while it has not), as both
+    collections show them."""
     status = {"code": "OK", "message": ""}
     if state == "JOB_STATE_FAILED" and job.failure:
         status = {"code": job.failure["code"], "message": job.failure["message"]}
@@ -240,6 +239,14 @@ def job_json(job: JobRec, now: float, *, initial: bool = False) -> dict[str, Any
         status = {"code": "CANCELLED", "message": "the job was cancelled"}
     done = job.finished_at if state in ("JOB_STATE_COMPLETED", "JOB_STATE_FAILED",
                                         "JOB_STATE_CANCELLED") else None
+    return status, done
+
+
+def job_json(job: JobRec, now: float, *, initial: bool = False) -> dict[str, Any]:
+    account, _ = split_key(job.id)
+    state = job_state(job, now, initial)
+    config = dict(job.hyperparameters.get("fireworks", {}))
+    status, done = outcome(job, state)
     reached = 0.0 if initial else timeline.effective(job, now)
     span = (1 - timeline.STARTED) * job.duration or 1.0
     percent = max(0, min(100, int(100 * (reached - timeline.STARTED * job.duration) / span)))
