@@ -131,7 +131,7 @@ def fit_problems(spec: Spec, models: Sequence[ResolvedModel], target: Target) ->
         limit = known.example_token_limit(target.type, target.base, model.method)
         if limit is None or info is None:
             continue
-        counter = tokens.TokenCounter(tokens.get_encoding(info.encoding))
+        counter = tokens.TokenCounter(info.encoding)
         for name in (model.training, model.validation):
             dataset = spec.dataset(name) if name else None
             if dataset is None or (dataset.name, model.method) in checked:

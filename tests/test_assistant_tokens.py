@@ -150,13 +150,13 @@ def test_assistant_tokens_encode_nothing_again(tmp_path: Path, examples: list[di
 
     def encodes() -> int:
         counter = new_counter("o200k_base")
-        calls, encode = [0], counter._encode
+        calls, count = [0], counter._count
 
-        def counting(text: str) -> list[int]:
+        def counting(text: str) -> int:
             calls[0] += 1
-            return encode(text)
+            return count(text)
 
-        counter._encode = counting
+        counter._count = counting
         scan_lines(path.read_bytes(), settings, counter)
         return calls[0]
 

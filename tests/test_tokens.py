@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from ftops.errors import FtopsError
-from ftops.tokens import IMAGE_TOKENS, TokenCounter, _load_bundled, get_encoding
+from ftops.tokens import IMAGE_TOKENS, TokenCounter, _load_bundled, count_function, get_encoding
 
 # The example conversation of the OpenAI cookbook's "How to count tokens with tiktoken", whose
 # published counts are 129 tokens for gpt-3.5-turbo / gpt-4 and 124 for gpt-4o / gpt-4o-mini.
@@ -134,3 +136,29 @@ def test_special_token_text_counts_as_ordinary_text() -> None:
     assert counter.text("<|endoftext|>") == len(
         get_encoding("o200k_base").encode("<|endoftext|>", disallowed_special=())
     ) > 1
+
+
+# Text the tokenizers' pre-splitting treats specially: contractions, digit runs, whitespace runs,
+# letters of other scripts, marks, emoji with joiners, and the special tokens' spelling.
+_PIECES = st.sampled_from([
+    " ", "  ", "\t", "\n", "\r\n", "\u3000", "\xa0", "'s", "'T", "'ll", "’re", "123", "4567",
+    "3.14", "a", "Zz", "ß", "İ", "ı", "é", "e\u0301", "中文", "日本", "한국", "Ελλάδα", "مرحبا",
+    "😀", "👍🏽", "👩\u200d💻", "\ufe0f", "<|endoftext|>", "<|im_start|>", "!?", "...", "--",
+    "\\", '"', "{}", "𝐀", "½", "Ⅻ", "\x00", "\x7f", "\u2028",
+])
+_TEXT = st.one_of(st.text(), st.lists(_PIECES, max_size=30).map("".join))
+
+
+@pytest.mark.parametrize("encoding", ["o200k_base", "cl100k_base"])
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(text=_TEXT)
+def test_counting_agrees_with_tiktoken_encode_ordinary(encoding: str, text: str) -> None:
+    """The counter counts with bpe-openai's tokenizer: it must give tiktoken's count for any
+    text (lone surrogates included, which both read as U+FFFD)."""
+    assert count_function(encoding)(text) == len(get_encoding(encoding).encode_ordinary(text))
+
+
+@pytest.mark.parametrize("text", ["a\ud800b", "\udfff", "x" * 200_000, "ab1 " * 50_000])
+def test_counting_agrees_on_surrogates_and_long_runs(text: str) -> None:
+    counted = TokenCounter("o200k_base").text(text)
+    assert counted == len(get_encoding("o200k_base").encode_ordinary(text))

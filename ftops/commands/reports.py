@@ -23,7 +23,7 @@ from ftops.render.charts import loss_chart_markdown
 from ftops.render.details import DatasetFacts, JobFacts, ModelFacts
 from ftops.spec import ResolvedModel
 from ftops.spec.schema import METHOD_HYPERPARAMETERS
-from ftops.tokens import TokenCounter, get_encoding
+from ftops.tokens import TokenCounter
 
 PLAN_FILE_NAME = "ftops-plan.json"
 # GitHub's limits: a comment holds 65,536 characters (the markers take a few hundred), a step
@@ -138,7 +138,7 @@ def dataset_changes_markdown(project: Project, base_sha: str) -> str:
 
 
 def _example_tokens(fmt: str, encoding: str) -> Callable[[str], int]:
-    counter = TokenCounter(get_encoding(encoding))
+    counter = TokenCounter(encoding)
 
     def count(line: str) -> int:
         try:

@@ -18,12 +18,13 @@ import hashlib
 import json
 from array import array
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-import tiktoken
+from typing import TYPE_CHECKING, Any
 
 from ftops import formats, tokens
 from ftops.errors import DataError, Diagnostic
+
+if TYPE_CHECKING:
+    import tiktoken
 
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 BOM = b"\xef\xbb\xbf"
@@ -62,14 +63,14 @@ class Counter(tokens.TokenCounter):
     ``next_example``: its cache is cleared only between examples, and strings too long for it
     are kept aside for the example. So ``counted`` reads, never encodes, a string of it."""
 
-    def __init__(self, encoding: tiktoken.Encoding) -> None:
+    def __init__(self, encoding: tiktoken.Encoding | str) -> None:
         super().__init__(encoding)
         self._long: dict[str, int] = {}
 
     def text(self, text: str) -> int:
         count = self._known.get(text)
         if count is None:
-            count = len(self._encode(text))
+            count = self._count(text)
             (self._known if len(text) <= tokens._CACHE_MAX_CHARS else self._long)[text] = count
         return count
 
@@ -88,7 +89,7 @@ class Counter(tokens.TokenCounter):
 
 
 def new_counter(encoding: str) -> Counter:
-    return Counter(tokens.get_encoding(encoding))
+    return Counter(encoding)
 
 
 @dataclass

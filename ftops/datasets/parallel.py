@@ -63,10 +63,10 @@ def open_pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
     fork = sys.platform == "linux"
     context = get_context("fork" if fork else "spawn")
     if fork and workers > 1:
-        # Loaded once here, the encoding is inherited: each worker would otherwise spend the same
-        # CPU (about 0.35 s) building its own copy. One worker loads its own, in parallel with
-        # this process (the hashing of an append's prefix).
-        tokens.get_encoding(settings.encoding)
+        # Loaded once here, the tokenizer is inherited: each worker would otherwise load its own
+        # copy. One worker loads its own, in parallel with this process (the hashing of an
+        # append's prefix).
+        tokens.count_function(settings.encoding)
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
                                initargs=(settings.encoding,))
 
