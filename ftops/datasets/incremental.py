@@ -14,11 +14,17 @@ resumes at the start of the old last block. That block ended at the old end of t
 the rule, so the first new block is it plus new lines: its cached scan is joined to the scan of
 the new lines. The blocks are then those a cut of the whole file would give, so a later edit
 anywhere finds them.
+
+Hashing the old bytes is most of an append's cost (0.14 s for 200 MB), so a file that grew is
+taken for an append at once: a thread hashes the old bytes while the new lines are cut and
+scanned. If they turn out changed, the totals are reset and every block is looked up again (the
+old last block's region was scanned for nothing: one block at most).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -43,6 +49,10 @@ from ftops.datasets.totals import Totals
 
 if TYPE_CHECKING:  # the pool's module is imported by open_pool, when a pool is needed
     from concurrent.futures import ProcessPoolExecutor
+
+# Read at a time by the thread that hashes an append's prefix: pieces that stay in the CPU's cache
+# hash faster (0.14 s for 200 MB here, against 0.17 s in 4 MB pieces) and hold the GIL less long.
+HASH_PIECE = 1024**2
 
 # An append of less than this per worker starts fewer workers: each loads the encoding first.
 BYTES_PER_WORKER = 16 * 1024**2
@@ -117,9 +127,11 @@ class _Blocks:
             self._pool = open_pool(self._settings, self._workers)
             self._pool.submit(worker_ready)
 
-    def unwarm(self) -> None:
-        """Drops workers started for an append that was not one: the misses of a rewritten file
-        may be all of it, for all the workers (started on the first miss)."""
+    def restart(self) -> None:
+        """Forgets the blocks added (all merged) for a file that was not an append after all,
+        and the workers started for its new lines: its misses may be all of it, for all the
+        workers (started on the first miss)."""
+        self.layout, self.fresh, self.checkpoint = [], [], None
         if self._pool is not None and self._workers < self._options.processes:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -231,6 +243,19 @@ def _hash_prefix(stream: BinaryIO, size: int, sha: Any, chunk_bytes: int) -> int
     return done
 
 
+def _restore(blocks: _Blocks, old: Layout, checkpoint: bytes | None) -> tuple[int, tuple[int, str]]:
+    """Adds the blocks of ``old`` but its last, the file's first bytes; returns where cutting
+    resumes (the old last block's start) and that block."""
+    kept = list(old.blocks[:-1])
+    start = old.size - old.blocks[-1][0]
+    if not blocks.resume(checkpoint, old.sha256, start, kept):
+        offset = 0  # from the blocks' own entries (a missing one is scanned again)
+        for length, digest in kept:
+            blocks.add(offset, length, digest)
+            offset += length
+    return start, old.blocks[-1]
+
+
 def _reuse(stream: BinaryIO, old: Layout | None, checkpoint: bytes | None, sha: Any,
            blocks: _Blocks, chunk_bytes: int) -> tuple[int, int, tuple[int, str] | None]:
     """If the file starts with the bytes ``old`` describes, adds its blocks but the last; returns
@@ -240,14 +265,46 @@ def _reuse(stream: BinaryIO, old: Layout | None, checkpoint: bytes | None, sha: 
     hashed = _hash_prefix(stream, old.size, sha, chunk_bytes)
     if hashed != old.size or sha.copy().hexdigest() != old.sha256:
         return 0, hashed, None
-    kept = list(old.blocks[:-1])
-    start = old.size - old.blocks[-1][0]
-    if not blocks.resume(checkpoint, old.sha256, start, kept):
-        offset = 0  # from the blocks' own entries (a missing one is scanned again)
-        for length, digest in kept:
-            blocks.add(offset, length, digest)
-            offset += length
-    return start, hashed, old.blocks[-1]
+    start, tail = _restore(blocks, old, checkpoint)
+    return start, hashed, tail
+
+
+def _scan_from(stream: BinaryIO, blocks: _Blocks, options: Options, start: int,
+               pieces: Iterator[bytes], tail: tuple[int, str] | None) -> None:
+    """Cuts the file from ``start`` and adds its blocks, then waits for all their scans."""
+    for offset, length, digest, last in _cut(Cutter(options.rule, start), pieces):
+        blocks.add(offset, length, digest, tail if offset == start else None, last)
+    blocks.merge(wait=True)
+
+
+def _append(path: Path, stream: BinaryIO, old: Layout, checkpoint: bytes | None,
+            totals: Totals, sha: Any, blocks: _Blocks, options: Options) -> bool:
+    """The run for a file grown since ``old``, most likely by an append: the new lines are cut
+    and scanned while a thread hashes the old bytes into ``sha`` (hashlib lets go of the GIL),
+    as if they were unchanged. True if they were; if not, ``totals`` is as it was, ``sha`` holds
+    the file's first ``old.size`` bytes and the caller starts again."""
+    empty, prefix = totals.snapshot(), [0]
+
+    def hash_prefix() -> None:
+        with path.open("rb") as own:  # its own position: this thread reads the end meanwhile
+            prefix[0] = _hash_prefix(own, old.size, sha, HASH_PIECE)
+
+    hashing = threading.Thread(target=hash_prefix, name="ftops-hash-prefix")
+    hashing.start()  # first: the workers' start and the tokenizer's load overlap it
+    blocks.warm(path.stat().st_size - old.size)
+    try:
+        start, tail = _restore(blocks, old, checkpoint)
+        # Nothing is hashed while reading (the thread has ``sha``): the end is hashed after it.
+        _scan_from(stream, blocks, options, start, _read(stream, start, 1 << 62, sha,
+                                                         options.chunk_bytes), tail)
+    finally:
+        hashing.join()
+    if prefix[0] != old.size or sha.copy().hexdigest() != old.sha256:
+        totals.restore(empty)
+        return False
+    for _ in _read(stream, old.size, old.size, sha, options.chunk_bytes):
+        pass
+    return True
 
 
 def _cut(cutter: Cutter, pieces: Iterator[bytes]) -> Iterator[tuple[int, int, str, bool]]:
@@ -276,17 +333,18 @@ def scan_cached(path: Path, stream: BinaryIO, identity: datacache.Identity, sett
     note = f"layout-{datacache.key(identity.path)}.bin"
     resume = f"totals-{datacache.key(identity.path, asdict(settings))}.bin"
     old = Layout.decode(datacache.load_note(cache, note))
+    checkpoint = datacache.load_note(cache, resume)
+    chunk = options.chunk_bytes
     with _Blocks(path, settings, options, totals) as blocks:
-        if old is not None and identity.size > old.size:  # likely an append: lines to scan
-            blocks.warm(identity.size - old.size)
-        start, hashed, tail = _reuse(stream, old, datacache.load_note(cache, resume), sha,
-                                     blocks, options.chunk_bytes)
-        if tail is None:
-            blocks.unwarm()
-        pieces = _read(stream, start, hashed, sha, options.chunk_bytes)
-        for offset, length, digest, last in _cut(Cutter(options.rule, start), pieces):
-            blocks.add(offset, length, digest, tail if offset == start else None, last)
-        blocks.merge(wait=True)
+        if old is not None and old.blocks and identity.size > old.size:  # likely an append
+            if not _append(path, stream, old, checkpoint, totals, sha, blocks, options):
+                blocks.restart()  # changed before its old end: all blocks, the prefix hashed
+                _scan_from(stream, blocks, options, 0, _read(stream, 0, old.size, sha, chunk),
+                           None)
+        else:
+            start, hashed, tail = _reuse(stream, old, checkpoint, sha, blocks, chunk)
+            _scan_from(stream, blocks, options, start, _read(stream, start, hashed, sha, chunk),
+                       tail)
 
     def commit() -> None:
         written = sum(datacache.save_block(cache, key, body) for key, body in blocks.fresh)
