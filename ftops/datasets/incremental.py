@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # the pool's module is imported by open_pool, when a pool is 
 # hash faster (0.14 s for 200 MB here, against 0.17 s in 4 MB pieces) and hold the GIL less long.
 HASH_PIECE = 1024**2
 
-# An append of less than this per worker starts fewer workers: each loads the encoding first.
+# An append of less than this per worker starts fewer workers: each costs a fork and a start.
 BYTES_PER_WORKER = 16 * 1024**2
 
 
@@ -121,7 +121,7 @@ class _Blocks:
 
     def warm(self, expected_bytes: int) -> None:
         """Starts the workers now, while this process hashes, for about ``expected_bytes`` of
-        lines to scan: they load the encoding before the first block reaches them."""
+        lines to scan: they are up before the first block reaches them."""
         if self._options.processes > 1 and self._pool is None:
             self._workers = min(self._options.processes, 1 + expected_bytes // BYTES_PER_WORKER)
             self._pool = open_pool(self._settings, self._workers)

@@ -48,7 +48,7 @@ def worker_scan(path: str, start: int, end: int, settings: Settings) -> Scan:
 
 
 def worker_ready() -> None:
-    """A task that only makes a pool start its workers (which then load the encoding)."""
+    """A task that only makes a pool start its workers (which then make their token counter)."""
 
 
 def open_pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
