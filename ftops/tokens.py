@@ -92,6 +92,13 @@ def _load_bundled(url: str, expected_hash: str | None = None) -> dict[bytes, int
     return dict(zip(map(binascii.a2b_base64, fields[::2]), map(int, fields[1::2]), strict=True))
 
 
+def _known_encoding(name: str) -> None:
+    if name not in BUNDLED_ENCODINGS:
+        raise FtopsError(
+            f"unknown encoding '{name}'", hint=f"ftops supports {', '.join(BUNDLED_ENCODINGS)}"
+        )
+
+
 def _bindings() -> types.ModuleType:
     """bpe-openai's Rust extension, loaded by itself: the package's own ``__init__`` imports
     its tiktoken-compatible layer, which costs about 0.3 s and is not used."""
@@ -118,10 +125,7 @@ def _bindings() -> types.ModuleType:
 @cache
 def count_function(name: str) -> Callable[[str], int]:
     """The number of tokens ``name`` encodes a text into, as ``len(encode_ordinary(text))``."""
-    if name not in BUNDLED_ENCODINGS:
-        raise FtopsError(
-            f"unknown encoding '{name}'", hint=f"ftops supports {', '.join(BUNDLED_ENCODINGS)}"
-        )
+    _known_encoding(name)
     count: Callable[[str], int] = _bindings().tokenizer_for_encoding(name).count
 
     def counted(text: str) -> int:
@@ -138,10 +142,7 @@ def count_function(name: str) -> Callable[[str], int]:
 @cache
 def get_encoding(name: str) -> tiktoken.Encoding:
     """The tiktoken encoding ``name``, built offline; the hash is checked against tiktoken's own."""
-    if name not in BUNDLED_ENCODINGS:
-        raise FtopsError(
-            f"unknown encoding '{name}'", hint=f"ftops supports {', '.join(BUNDLED_ENCODINGS)}"
-        )
+    _known_encoding(name)
     import tiktoken  # only a caller that needs token ids (the emulator's replies) builds one
     import tiktoken_ext.openai_public
 
